@@ -1,0 +1,129 @@
+"""Generator: from the analysis, ``n`` plain texts with an easy or hard stance (one LLM call)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agents.drops import MAX_WORDS, make_drop, reply_error_drop, word_count
+from agents.formatting import delimit, example_views, format_samples
+from agents.registry import AgentRole, register
+from prompts import render_messages
+from tasks.spec import TaskSpec
+from teacher import Emit, LLMReplyError, TeacherClient
+
+ROLE = "generator"
+Stance = Literal["easy", "hard"]
+MAX_SEEDS = 3
+
+
+class Texts(BaseModel):
+    """New texts, one string each."""
+
+    texts: list[str] = Field(default_factory=list)
+
+
+def target_labels(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance) -> list[str]:
+    """Labels to aim at: the weak ones for hard texts, the others for easy ones (else all)."""
+    weak = [w for w in analysis.get("weak_labels") or [] if w in task.labels]
+    if stance == "hard":
+        return weak or list(task.labels)
+    return [label for label in task.labels if label not in weak] or list(task.labels)
+
+
+def _problem(text: str, max_words: int) -> tuple[Literal["empty", "too_long"], str] | None:
+    if not text.strip():
+        return "empty", "empty text"
+    if word_count(text) > max_words:
+        return "too_long", f"{word_count(text)} words > {max_words}"
+    return None
+
+
+async def generate(
+    client: TeacherClient,
+    task: TaskSpec,
+    analysis: Mapping[str, Any],
+    *,
+    stance: Stance,
+    n: int,
+    round_no: int,
+    call: int = 0,
+    intended_label: str | None = None,
+    seeds: Sequence[Mapping[str, Any]] = (),
+    emit: Emit | None = None,
+    temperature: float | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Write up to ``n`` texts in one LLM call; classification calls target ``intended_label``.
+
+    Returns:
+        ``(samples, dropped)``: samples ``{"text", "stance", "intended_label", "call",
+        "round"}`` (``intended_label`` None for NER); dropped texts (empty, too long) and a
+        failed call (``malformed_reply``, raw reply kept) as drop records.
+    """
+    if stance not in ("easy", "hard"):
+        raise ValueError(f"stance must be 'easy' or 'hard', not {stance!r}")
+    if task.kind == "cls":
+        if intended_label not in task.labels:
+            raise ValueError(f"intended_label must be one of {list(task.labels)}")
+        seeds = sorted(seeds, key=lambda s: s.get("label") != intended_label)
+    else:
+        intended_label = None
+    max_words = MAX_WORDS[task.kind]
+    meta = {"stance": stance, "intended_label": intended_label, "call": call, "round": round_no}
+    analysis_view = {key: analysis.get(key) for key in ("summary", "weak_labels", "patterns")}
+    messages = render_messages(
+        f"{ROLE}_{task.kind}",
+        task=task,
+        stance=stance,
+        n=n,
+        max_words=max_words,
+        target_labels=target_labels(task, analysis, stance),
+        intended_label=intended_label,
+        analysis_block=delimit(analysis_view, "analysis", max_chars=2500),
+        seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
+    )
+
+    def check(reply: Texts) -> None:
+        problems = [
+            f"text {i}: {p[1]}" for i, t in enumerate(reply.texts) if (p := _problem(t, max_words))
+        ]
+        if not reply.texts or 2 * len(problems) > len(reply.texts):
+            raise ValueError(
+                "; ".join(problems[:5] or ["no texts"])
+                + f". Write {n} non-empty texts of at most {max_words} words each."
+            )
+
+    try:
+        reply = await client.ask(
+            ROLE,
+            messages,
+            Texts,
+            round_no=round_no,
+            check=check,
+            emit=emit,
+            temperature=temperature,
+            call_key=f"round={round_no} stance={stance} label={intended_label} call={call}",
+        )
+    except LLMReplyError as error:
+        return [], [reply_error_drop(error, role=ROLE, sample=meta)]
+    samples, dropped = [], []
+    for text in reply.texts[:n]:
+        problem = _problem(text, max_words)
+        if problem:
+            dropped.append(make_drop(*problem, role=ROLE, sample={"text": text, **meta}))
+        else:
+            samples.append({"text": text.strip(), **meta})
+    return samples, dropped
+
+
+register(
+    AgentRole(
+        name=ROLE,
+        run=generate,
+        schemas=(Texts,),
+        prompts=(f"{ROLE}_ner", f"{ROLE}_cls"),
+        description="writes easy or hard plain texts aimed at the student's weaknesses",
+    )
+)
