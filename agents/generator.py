@@ -62,6 +62,8 @@ async def generate(
         "round"}`` (``intended_label`` None for NER); dropped texts (empty, too long) and a
         failed call (``malformed_reply``, raw reply kept) as drop records.
     """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
     if stance not in ("easy", "hard"):
         raise ValueError(f"stance must be 'easy' or 'hard', not {stance!r}")
     if task.kind == "cls":

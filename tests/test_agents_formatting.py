@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jinja2 import UndefinedError
 
 from agents.formatting import delimit, escape_data, example_view, format_samples, truncate
@@ -115,3 +117,14 @@ def test_no_unescaped_data_in_rendered_generator_prompt() -> None:
     )
     assert text.count("</analysis>") == 2  # the data rule names it once, the block closes once
     assert text.count("</example>") == 2
+
+
+_tricky = st.text(alphabet=st.sampled_from(list("<>/ \tsSaAmMpPlLeE\n")), max_size=60)
+
+
+@given(st.one_of(_tricky, st.text(max_size=60)))
+def test_delimit_property(text: str) -> None:
+    block = delimit(text, "sample")
+    inner = block[len("<sample>") : -len("</sample>")]
+    assert re.search(r"<\s*/?\s*sample(?!\w)", inner, re.IGNORECASE) is None
+    assert inner.replace("&lt;", "<") == text or "&lt;" in text

@@ -14,7 +14,7 @@ from agents.critic_rules import text_key
 from agents.generator import generate
 from agents.labeler import label
 from tasks.spec import TaskSpec
-from teacher import TeacherClient
+from teacher import BudgetExhausted, TeacherClient
 from tests.fake_openai import FakeOpenAI, Script
 
 NER = TaskSpec(
@@ -97,7 +97,7 @@ async def test_analyst(client_for: MakeClient) -> None:
         round_no=2,
         correct=[],
         wrong=wrong,
-        history="round 1: dev F1 0.10",
+        history="round 1: 7 of 12 samples wrong",
         max_wrong=2,
     )
     assert analysis == {
@@ -110,7 +110,7 @@ async def test_analyst(client_for: MakeClient) -> None:
     }
     first = user_text(server.requests[0])
     assert "2 shown of 5" in first and first.count("<sample ") == 2
-    assert "<history>round 1: dev F1 0.10</history>" in first
+    assert "<history>round 1: 7 of 12 samples wrong</history>" in first
     assert "FOO" in server.requests[1]["messages"][-1]["content"]
 
 
@@ -268,3 +268,23 @@ async def test_critic_malformed_reply_and_rules_only(client_for: MakeClient) -> 
     calls = server.calls
     kept, dropped = await criticize(client, CLS, samples, round_no=1, use_llm=False)
     assert len(kept) == 1 and len(dropped) == 1 and server.calls == calls
+
+
+async def test_budget_exhausted_propagates(fake_openai, teacher_settings) -> None:
+    server = fake_openai(Script(default=json.dumps({"label": "positive"})))
+    client = TeacherClient(teacher_settings(server, budget_tokens=0))
+    sample = {"text": "Fine.", "label": "positive"}
+    try:
+        with pytest.raises(BudgetExhausted):
+            await label(client, CLS, {"text": "Fine."}, round_no=1)
+        with pytest.raises(BudgetExhausted):
+            await criticize(client, CLS, [sample], round_no=1)
+        with pytest.raises(BudgetExhausted):
+            await generate(
+                client, CLS, {}, stance="hard", n=1, round_no=1, intended_label="positive"
+            )
+        with pytest.raises(BudgetExhausted):
+            await analyze(client, CLS, round_no=1, correct=[], wrong=[])
+    finally:
+        await client.aclose()
+    assert server.calls == 0
