@@ -14,15 +14,15 @@ def ner_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, A
     """
     report = classification_report(gold, predicted, output_dict=True, zero_division=0)
     per_label = {
-        name: {"precision": row["precision"], "recall": row["recall"], "f1": row["f1-score"],
-               "support": int(row["support"])}
+        name: {"precision": float(row["precision"]), "recall": float(row["recall"]),
+               "f1": float(row["f1-score"]), "support": int(row["support"])}
         for name, row in report.items()
         if not name.endswith(" avg")
     }
     return {
-        "f1": f1_score(gold, predicted, zero_division=0),
-        "precision": precision_score(gold, predicted, zero_division=0),
-        "recall": recall_score(gold, predicted, zero_division=0),
+        "f1": float(f1_score(gold, predicted, zero_division=0)),
+        "precision": float(precision_score(gold, predicted, zero_division=0)),
+        "recall": float(recall_score(gold, predicted, zero_division=0)),
         "per_label": per_label,
     }
 

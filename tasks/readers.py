@@ -45,7 +45,8 @@ def read_conll(path: Path, tag_set: list[str] | None = None) -> list[Example]:
         tag = columns[-1]
         if allowed is not None and tag not in allowed:
             raise UserError(
-                f"{path}:{number}: unknown tag {tag!r}; expected one of {', '.join(sorted(allowed))}"
+                f"{path}:{number}: unknown tag {tag!r}; "
+                f"expected one of {', '.join(sorted(allowed))}"
             )
         tokens.append(columns[0])
         tags.append(tag)

@@ -1,0 +1,62 @@
+"""RunConfig: everything a run needs to know, built from the CLI and saved as config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from student import DEFAULT_STUDENT
+from tasks.errors import UserError
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run of the loop. No secrets: the API key stays in the environment."""
+
+    task: str
+    run_dir: str
+    data_dir: str
+    k_shot: int | None = 1  # None = the full train split
+    rounds: int = 3
+    samples_per_round: int = 16
+    seed: int = 1
+    student: str = DEFAULT_STUDENT
+    # teacher
+    teacher: Literal["openai", "local"] = "openai"
+    model: str = ""
+    base_url: str = ""
+    local_model: str = ""
+    max_concurrency: int = 8
+    budget_tokens: int | None = None
+    structured_method: Literal["json_schema", "function_calling", "json_object"] = "json_object"
+    use_cache: bool = True
+    temperature: float = 0.8
+    # loop
+    texts_per_call: int = 4
+    patience: int = 2
+    replay: int = 64
+    llm_critic: bool = True
+    # student training
+    seed_steps: int = 300
+    round_steps: int = 150
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+
+    def to_json(self) -> str:
+        """The config as JSON text (for config.json)."""
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_file(cls, path: Path) -> RunConfig:
+        """Read a config.json written by :meth:`to_json`."""
+        try:
+            raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            known = {f.name for f in dataclasses.fields(cls)}
+            return cls(**{k: v for k, v in raw.items() if k in known})
+        except FileNotFoundError:
+            raise UserError(f"{path.parent} is not a run directory (no config.json)") from None
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise UserError(f"{path}: unreadable run config ({exc})") from None

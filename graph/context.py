@@ -1,0 +1,34 @@
+"""Per-process run context handed to every node (never checkpointed): data, teacher, output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graph.config import RunConfig
+from graph.progress import ProgressDisplay
+from graph.rundir import RunDir
+from tasks.data import TaskData
+from tasks.spec import Example, TaskSpec
+from teacher import TeacherClient
+
+
+@dataclass
+class RunContext:
+    """What nodes need besides the state. The test split is here only for reporting."""
+
+    config: RunConfig
+    spec: TaskSpec
+    data: TaskData
+    seed_set: list[Example]
+    run_dir: RunDir
+    teacher: TeacherClient | None = None
+    leak_keys: frozenset[str] = frozenset()
+    progress: ProgressDisplay = field(default_factory=lambda: ProgressDisplay(enabled=False))
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def require_teacher(self) -> TeacherClient:
+        """The teacher client; rounds > 0 cannot run without one."""
+        if self.teacher is None:
+            raise RuntimeError("this run has no teacher configured")
+        return self.teacher

@@ -1,0 +1,70 @@
+"""The review-history memory: one record per round, shown to the LLM in bounded form."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+WRONG_EXAMPLES = 3
+ROUNDS_IN_DETAIL = 3
+
+
+def round_record(
+    round_no: int,
+    analysis: dict[str, Any],
+    feedback: dict[str, Any],
+    kept: int,
+    drop_reasons: dict[str, int],
+    dev_f1: float | None,
+) -> dict[str, Any]:
+    """What the loop remembers of a round (all plain JSON)."""
+    return {
+        "round": round_no,
+        "analysis": str(analysis.get("summary", ""))[:600],
+        "weak_labels": list(analysis.get("weak_labels", [])),
+        "per_label": feedback.get("per_label", {}),
+        "wrong_examples": feedback.get("wrong", [])[:WRONG_EXAMPLES],
+        "kept": kept,
+        "dropped": sum(drop_reasons.values()),
+        "drop_reasons": drop_reasons,
+        "dev_f1": dev_f1,
+    }
+
+
+def render_history(history: list[dict[str, Any]], max_chars: int = 3000) -> str:
+    """Earlier rounds as text: the last rounds in detail, older ones as one line each.
+
+    The result never exceeds ``max_chars`` (oldest lines go first).
+    """
+    lines: list[str] = []
+    detailed = history[-ROUNDS_IN_DETAIL:]
+    for record in history[: len(history) - len(detailed)]:
+        lines.append(
+            f"Round {record['round']}: weak {', '.join(record['weak_labels']) or '-'}; "
+            f"kept {record['kept']}, dropped {record['dropped']}; dev F1 {_pct(record['dev_f1'])}"
+        )
+    for record in detailed:
+        counts = ", ".join(
+            f"{label} {c['correct']} right / {c['wrong']} wrong"
+            for label, c in record["per_label"].items()
+        )
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(record["drop_reasons"].items()))
+        lines.append(f"Round {record['round']}:")
+        lines.append(f"  analysis: {record['analysis']}")
+        lines.append(f"  weak labels: {', '.join(record['weak_labels']) or '-'}")
+        lines.append(f"  student on the round's samples: {counts or '-'}")
+        for example in record["wrong_examples"]:
+            lines.append(f"  student error: {json.dumps(example, ensure_ascii=False)[:300]}")
+        lines.append(
+            f"  samples kept {record['kept']}, dropped {record['dropped']}"
+            + (f" ({reasons})" if reasons else "")
+        )
+        lines.append(f"  dev F1 after training: {_pct(record['dev_f1'])}")
+    text = "\n".join(lines)
+    while len(text) > max_chars and "\n" in text:
+        text = text.split("\n", 1)[1]
+    return text[-max_chars:]
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"

@@ -1,0 +1,76 @@
+"""The progress display on stderr: a live bar on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class ProgressDisplay:
+    """Shows training steps, LLM calls in flight, tokens and per-round dev F1."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.live = enabled and self.console.is_terminal
+        self.quiet = not enabled
+        self.tokens = 0
+        self.calls = 0
+        self._bar: Progress | None = None
+        self._task: Any = None
+        self._last_line = 0.0
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.live:
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), console=self.console, transient=True,
+            )
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def say(self, text: str) -> None:
+        """A line that stays (round results, phase changes)."""
+        if not self.quiet:
+            self.console.print(text)
+
+    def phase(self, description: str, total: int | None = None) -> None:
+        """Start a new bar (training, LLM calls)."""
+        if self._bar is None:
+            return
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task = self._bar.add_task(description, total=total, info="")
+
+    def training_step(self, step: int, total: int, loss: float) -> None:
+        """Callback for student training (called from the training thread)."""
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=step, total=total, info=f"loss {loss:.3f}")
+        elif not self.quiet and (step == total or time.monotonic() - self._last_line > 30):
+            self._last_line = time.monotonic()
+            self.console.print(f"  training step {step}/{total}, loss {loss:.3f}")
+
+    def llm_event(self, event: dict[str, Any], in_flight: int) -> None:
+        """Account an ``llm_call`` trace event."""
+        self.calls += 1
+        self.tokens += int(event.get("prompt_tokens") or 0) + int(
+            event.get("completion_tokens") or 0
+        )
+        if self._bar is not None and self._task is not None:
+            self._bar.update(
+                self._task, advance=0,
+                info=f"{self.calls} calls, {in_flight} in flight, {self.tokens:,} tokens",
+            )
+
+
+def stderr_is_terminal() -> bool:
+    """True when stderr is an interactive terminal."""
+    return sys.stderr.isatty()

@@ -1,0 +1,139 @@
+"""Running the loop: run directory, checkpointer, teacher, streaming into trace.jsonl."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from agents.critic_rules import text_key
+from graph.build import build_graph
+from graph.config import RunConfig
+from graph.context import RunContext
+from graph.progress import ProgressDisplay
+from graph.rundir import RunDir
+from tasks import UserError, get_task, load_task_data, sample_k_shot
+from teacher import ResponseCache, TeacherClient, TeacherSettings, default_cache_path
+
+THREAD = {"configurable": {"thread_id": "evokd"}}
+SUMMARISED = ("texts", "labelled", "drops", "batch", "pool", "history", "metrics")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished (or resumed-and-finished) run reports."""
+
+    run_dir: Path
+    metrics: list[dict[str, Any]]
+    stop_reason: str
+    tokens: int
+
+
+def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
+    """Create (or reopen, on resume) the run directory and write config.json."""
+    run_dir = RunDir(Path(config.run_dir))
+    if resume:
+        if not run_dir.config.exists():
+            raise UserError(f"{run_dir.path} is not a run directory (no config.json)")
+        return run_dir
+    if run_dir.checkpoints.exists():
+        raise UserError(
+            f"{run_dir.path} already holds a run; continue it with --resume {run_dir.path} "
+            "or choose another --run-dir"
+        )
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    run_dir.write_text(run_dir.config, config.to_json())
+    return run_dir
+
+
+def _record_teacher(run_dir: RunDir, info: dict[str, Any]) -> None:
+    """Add the teacher's description (never its key) to config.json."""
+    config = json.loads(run_dir.config.read_text(encoding="utf-8"))
+    config["teacher_info"] = info
+    run_dir.write_text(run_dir.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+@contextlib.asynccontextmanager
+async def open_teacher(
+    config: RunConfig, run_dir: RunDir, api_key: str
+) -> AsyncIterator[TeacherClient | None]:
+    """The teacher client for this run (starting the embedded local teacher if asked)."""
+    if config.rounds == 0:
+        yield None
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        base_url, model, info = config.base_url, config.model, {"kind": "openai"}
+        if config.teacher == "local":
+            from teacher.local import LocalTeacher
+
+            local = stack.enter_context(LocalTeacher(config.local_model or None))
+            base_url, model, info = local.base_url, local.model_name, local.describe()
+        settings = TeacherSettings(
+            base_url=base_url, model=model, api_key=api_key,
+            max_concurrency=config.max_concurrency, structured_method=config.structured_method,
+            temperature=config.temperature, seed=config.seed,
+            budget_tokens=config.budget_tokens,
+        )
+        _record_teacher(run_dir, {**info, **settings.public_dict()})
+        cache = ResponseCache(default_cache_path()) if config.use_cache else None
+        client = TeacherClient(settings, cache)
+        stack.push_async_callback(client.aclose)
+        yield client
+
+
+def _summarise(node: str, update: Any) -> dict[str, Any]:
+    """A trace event for a node's state update; long lists are counted, not copied."""
+    event: dict[str, Any] = {"event": "node", "node": node}
+    if isinstance(update, dict):
+        for key, value in update.items():
+            event[key] = len(value) if key in SUMMARISED and isinstance(value, list) else value
+    return event
+
+
+async def run_loop(
+    config: RunConfig, *, resume: bool = False, api_key: str = "", show_progress: bool = True
+) -> RunResult:
+    """Run (or resume) the loop described by ``config``; returns the metrics per round."""
+    spec = get_task(config.task)
+    data = load_task_data(spec, Path(config.data_dir))
+    seed_set = sample_k_shot(spec, data.train, config.k_shot, config.seed)
+    if not seed_set:
+        raise UserError(f"the k-shot draw found no examples in {config.task}'s train split")
+    run_dir = prepare_run_dir(config, resume)
+    leak_keys = frozenset(text_key(spec.example_text(ex)) for ex in data.dev + data.test)
+    compiled = build_graph()
+    with ProgressDisplay(enabled=show_progress) as progress:
+        async with (
+            open_teacher(config, run_dir, api_key) as teacher,
+            AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints)) as saver,
+        ):
+            graph = compiled.compile(checkpointer=saver)
+            run_dir.write_text(run_dir.graph, graph.get_graph().draw_mermaid())
+            context = RunContext(config=config, spec=spec, data=data, seed_set=seed_set,
+                                 run_dir=run_dir, teacher=teacher, leak_keys=leak_keys,
+                                 progress=progress)
+            snapshot = await graph.aget_state(THREAD)
+            if resume and snapshot.values and not snapshot.next:
+                progress.say(f"{run_dir.path}: this run has already finished")
+            else:
+                run_dir.append_trace({"event": "run_start", "resume": resume,
+                                      "task": config.task})
+                async for mode, chunk in graph.astream(
+                    None if resume and snapshot.values else {}, THREAD | {"max_concurrency": 64},
+                    context=context, stream_mode=["updates", "custom"], durability="sync",
+                ):
+                    if mode == "custom":
+                        run_dir.append_trace(chunk)
+                        if chunk.get("event") == "llm_call" and teacher is not None:
+                            progress.llm_event(chunk, teacher.in_flight)
+                        continue
+                    for node, update in chunk.items():
+                        run_dir.append_trace(_summarise(node, update))
+            final = (await graph.aget_state(THREAD)).values
+    tokens = teacher.ledger.total_tokens if teacher is not None else 0
+    return RunResult(run_dir.path, final.get("metrics", []), final.get("stop_reason", ""), tokens)

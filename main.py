@@ -1,0 +1,208 @@
+"""evokd command line: flags → RunConfig → run → summary.
+
+    python main.py --task conll03 [--rounds N --k-shot 1 --seed 1 ...]
+    python main.py --resume RUN_DIR
+    python main.py serve-teacher [--model NAME --port N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from graph.config import RunConfig
+from student import DEFAULT_STUDENT
+from tasks import TASKS, UserError, resolve_data_dir
+
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"evokd: error: {message} (see --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _k_shot(text: str) -> int | None:
+    return None if text == "all" else _positive(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI flags (names fixed by the design; defaults shown in --help)."""
+    p = _Parser(prog="main.py", description="EvoKD: distil an LLM into a small student model.",
+                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--task", choices=None, help=f"one of: {', '.join(sorted(TASKS))}")
+    p.add_argument("--k-shot", type=_k_shot, default=1, metavar="K|all",
+                   help="seed examples per label (or 'all': the full train split)")
+    p.add_argument("--rounds", type=_non_negative, default=3, help="loop rounds (0 = seed only)")
+    p.add_argument("--samples-per-round", type=_positive, default=16,
+                   help="texts the generator writes per round (half easy, half hard)")
+    p.add_argument("--seed", type=_non_negative, default=1)
+    p.add_argument("--student", default=DEFAULT_STUDENT, help="HF model id or local path")
+    p.add_argument("--teacher", choices=["openai", "local"], default=None,
+                   help="endpoint kind (default: openai if an endpoint is configured, else local)")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint "
+                   "(default $OPENAI_BASE_URL)")
+    p.add_argument("--model", default=None, help="teacher model (default $EVOKD_MODEL)")
+    p.add_argument("--local-model", default="", help="embedded teacher model name or .gguf path")
+    p.add_argument("--max-concurrency", type=_positive, default=8,
+                   help="LLM requests in flight at once, shared by all roles")
+    p.add_argument("--budget-tokens", type=_positive, default=None,
+                   help="stop starting rounds once this many teacher tokens are spent")
+    p.add_argument("--structured-method", default="json_object",
+                   choices=["json_object", "json_schema", "function_calling"])
+    p.add_argument("--no-cache", action="store_true", help="do not use the LLM response cache")
+    p.add_argument("--no-llm-critic", action="store_true", help="critic uses rules only")
+    p.add_argument("--patience", type=_positive, default=2,
+                   help="stop after this many rounds without a dev F1 gain")
+    p.add_argument("--train-steps", type=_positive, default=300,
+                   help="minimum training steps of the seed student")
+    p.add_argument("--round-steps", type=_positive, default=150,
+                   help="minimum training steps per round")
+    p.add_argument("--batch-size", type=_positive, default=16)
+    p.add_argument("--run-dir", default=None, help="default runs/<task>-<timestamp>")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
+    p.add_argument("--data-dir", default=None, help="default $EVOKD_DATA_DIR, else ./data")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    return p
+
+
+def _teacher_kind(args: argparse.Namespace) -> str:
+    if args.teacher:
+        return args.teacher
+    configured = args.base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get(
+        "OPENAI_API_KEY")
+    return "openai" if configured else "local"
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Turn parsed flags into a RunConfig (endpoint settings from flags, then environment)."""
+    if not args.task:
+        raise UserError("--task is required (or --resume DIR); "
+                        f"tasks: {', '.join(sorted(TASKS))}")
+    if args.task not in TASKS:
+        raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(sorted(TASKS))}")
+    kind = _teacher_kind(args)
+    base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or (
+        "https://api.openai.com/v1" if kind == "openai" else "")
+    model = args.model or os.environ.get("EVOKD_MODEL") or (
+        DEFAULT_OPENAI_MODEL if kind == "openai" else "")
+    run_dir = args.run_dir or f"runs/{args.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return RunConfig(
+        task=args.task, run_dir=run_dir, data_dir=str(resolve_data_dir(args.data_dir)),
+        k_shot=args.k_shot, rounds=args.rounds, samples_per_round=args.samples_per_round,
+        seed=args.seed, student=args.student, teacher=kind, model=model, base_url=base_url,
+        local_model=args.local_model, max_concurrency=args.max_concurrency,
+        budget_tokens=args.budget_tokens, structured_method=args.structured_method,
+        use_cache=not args.no_cache, llm_critic=not args.no_llm_critic,
+        patience=args.patience, seed_steps=args.train_steps, round_steps=args.round_steps,
+        batch_size=args.batch_size,
+    )
+
+
+def resume_config(args: argparse.Namespace) -> RunConfig:
+    """The stored config of the run in ``--resume DIR`` (a different --task is an error)."""
+    config = RunConfig.from_file(Path(args.resume) / "config.json")
+    if args.task and args.task != config.task:
+        raise UserError(f"{args.resume} is a run of task {config.task!r}, not {args.task!r}")
+    return config
+
+
+def print_summary(result: Any, kind: str) -> None:
+    """The per-round table and where the outputs are."""
+    cls = kind == "cls"
+    head = "round   dev F1   test F1" + ("  test acc" if cls else "") + "   kept  dropped   tokens"
+    print(head)
+    for row in result.metrics:
+        acc = f"  {100 * row['test_accuracy']:8.2f}" if cls else ""
+        mark = " *" if row.get("best") else ""
+        print(f"{row['round']:>5}  {100 * row['dev_f1']:7.2f}  {100 * row['test_f1']:8.2f}{acc}"
+              f"  {row['kept']:>5}  {row['dropped']:>7}  {row['tokens']:>7}{mark}")
+    best = max(result.metrics, key=lambda r: (r["dev_f1"], -r["round"]), default=None)
+    if best is not None:
+        extra = f", test F1 {100 * best['test_f1']:.2f}"
+        if cls:
+            extra = (f", test accuracy {100 * best['test_accuracy']:.2f}, test macro-F1 "
+                     f"{100 * best['test_f1']:.2f}")
+        print(f"best student: round {best['round']} (dev F1 {100 * best['dev_f1']:.2f}{extra})")
+    print(f"stopped: {result.stop_reason or 'done'}; outputs in {result.run_dir}")
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "0"))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 internal error, 2 bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve-teacher"]:
+        from teacher.local import serve_main
+
+        return serve_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    run_dir = args.resume or args.run_dir
+    try:
+        config = resume_config(args) if args.resume else config_from_args(args)
+        run_dir = config.run_dir
+        _quiet_libraries()
+        from graph.run import run_loop
+        from teacher import TeacherUnavailable
+
+        try:
+            result = asyncio.run(run_loop(
+                config, resume=bool(args.resume), api_key=os.environ.get("OPENAI_API_KEY", "")
+                or "unused", show_progress=not args.quiet,
+            ))
+        except TeacherUnavailable as exc:
+            raise UserError(f"{exc}; resume later with: python main.py --resume {run_dir}"
+                            ) from None
+    except UserError as exc:
+        print(f"evokd: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"\nevokd: interrupted; continue with: python main.py --resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    print_summary(result, TASKS[config.task].kind)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
