@@ -52,10 +52,16 @@ async def generate(
     call: int = 0,
     intended_label: str | None = None,
     seeds: Sequence[Mapping[str, Any]] = (),
+    history: str = "",
     emit: Emit | None = None,
     temperature: float | None = None,
+    max_history_chars: int = 2000,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Write up to ``n`` texts in one LLM call; classification calls target ``intended_label``.
+
+    ``history`` (the review history, last ``max_history_chars`` shown) tells the generator what
+    earlier rounds produced; ``call`` picks a different topic hint per call so that concurrent
+    calls with the same stance ask for different texts.
 
     Returns:
         ``(samples, dropped)``: samples ``{"text", "stance", "intended_label", "call",
@@ -84,6 +90,8 @@ async def generate(
         target_labels=target_labels(task, analysis, stance),
         intended_label=intended_label,
         analysis_block=delimit(analysis_view, "analysis", max_chars=2500),
+        history_block=delimit(history[-max_history_chars:], "history") if history.strip() else "",
+        call=call,
         seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
     )
 

@@ -34,14 +34,16 @@ def round_record(
 def render_history(history: list[dict[str, Any]], max_chars: int = 3000) -> str:
     """Earlier rounds as text: the last rounds in detail, older ones as one line each.
 
-    The result never exceeds ``max_chars`` (oldest lines go first).
+    Dev F1 stays in the records but is not rendered: dev-set results are for model
+    selection only and never reach an LLM. The result never exceeds ``max_chars``
+    (oldest lines go first).
     """
     lines: list[str] = []
     detailed = history[-ROUNDS_IN_DETAIL:]
     for record in history[: len(history) - len(detailed)]:
         lines.append(
             f"Round {record['round']}: weak {', '.join(record['weak_labels']) or '-'}; "
-            f"kept {record['kept']}, dropped {record['dropped']}; dev F1 {_pct(record['dev_f1'])}"
+            f"kept {record['kept']}, dropped {record['dropped']}"
         )
     for record in detailed:
         counts = ", ".join(
@@ -59,12 +61,7 @@ def render_history(history: list[dict[str, Any]], max_chars: int = 3000) -> str:
             f"  samples kept {record['kept']}, dropped {record['dropped']}"
             + (f" ({reasons})" if reasons else "")
         )
-        lines.append(f"  dev F1 after training: {_pct(record['dev_f1'])}")
     text = "\n".join(lines)
     while len(text) > max_chars and "\n" in text:
         text = text.split("\n", 1)[1]
     return text[-max_chars:]
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"

@@ -143,7 +143,7 @@ async def generator(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
         samples, dropped = await generate(
             ctx.require_teacher(), ctx.spec, job["analysis"], stance=job["stance"], n=job["n"],
             round_no=job["round"], call=job["call"], intended_label=job["intended_label"],
-            seeds=ctx.seed_set, emit=runtime.stream_writer,
+            seeds=ctx.seed_set, history=job["history"], emit=runtime.stream_writer,
             temperature=ctx.config.temperature,
         )
     except BudgetExhausted:
