@@ -1,0 +1,137 @@
+"""Lenient JSON extraction from LLM replies.
+
+Models wrap JSON in markdown fences, put prose around it, leave trailing commas or write
+Python-style literals. ``extract_json`` recovers the first JSON value from such text, or raises
+``ValueError`` with a short reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```[ \t]*(?:json5?|javascript|js|python)?[ \t]*\r?\n?(.*?)```", re.S | re.I)
+_PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
+_DECODER = json.JSONDecoder()
+
+
+def extract_json(text: str) -> Any:
+    """Return the first JSON object or array found in ``text``.
+
+    Tolerates markdown fences, leading/trailing prose, trailing commas, single-quoted strings,
+    unquoted keys and Python's True/False/None. Raises ``ValueError`` when nothing parses.
+    A value nested inside an unparseable (e.g. truncated) one is never returned on its own.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("the reply is empty")
+    try:
+        return json.loads(stripped)
+    except ValueError:
+        pass
+    for fence in _FENCE.finditer(stripped):  # a fenced block must be JSON as a whole
+        body = fence.group(1).strip()
+        for attempt in (body, repair_json(body)):
+            try:
+                return json.loads(attempt)
+            except ValueError:
+                continue
+    for start in _top_level_starts(stripped)[:_MAX_STARTS]:
+        tail = stripped[start:]
+        for attempt in (tail, repair_json(tail)):
+            try:
+                value, _ = _DECODER.raw_decode(attempt)
+            except ValueError:
+                continue
+            return value
+    raise ValueError("no JSON object or array could be parsed from the reply")
+
+
+_MAX_STARTS = 16
+
+
+def _top_level_starts(text: str) -> list[int]:
+    """Positions of '{' / '[' that are not nested inside an earlier bracket group.
+
+    Brackets inside double-quoted strings are skipped; an unclosed group (a reply cut off)
+    swallows the rest of the text, so nothing inside it counts as a start.
+    """
+    starts: list[int] = []
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if depth == 0:
+            if ch in "{[":
+                starts.append(i)
+                depth = 1
+            continue
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+    return starts
+
+
+def repair_json(text: str) -> str:
+    """Rewrite near-JSON into JSON: trailing commas, single quotes, bare keys, Python literals.
+
+    Works left to right outside of strings, so text after the first value may be mangled; the
+    caller only decodes the first value.
+    """
+    out: list[str] = []
+    last = ""  # last non-space character emitted, to spot keys after '{' or ','
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        piece: str
+        if ch == '"':
+            end = _string_end(text, i, '"')
+            piece, i = text[i:end], end
+        elif ch == "'":
+            end = _string_end(text, i, "'")
+            body = text[i + 1 : end - 1] if text[end - 1 : end] == "'" else text[i + 1 : end]
+            body = body.replace("\\'", "'").replace('"', '\\"')
+            piece, i = f'"{body}"', end
+        elif ch == ",":
+            j = i + 1
+            while j < n and text[j].isspace():
+                j += 1
+            piece, i = ("" if j < n and text[j] in "}]" else ","), i + 1
+        elif ch.isalpha() or ch == "_":
+            j = i
+            while j < n and (text[j].isalnum() or text[j] == "_"):
+                j += 1
+            word = text[i:j]
+            k = j
+            while k < n and text[k].isspace():
+                k += 1
+            is_key = k < n and text[k] == ":" and last in ("{", ",")
+            piece, i = (f'"{word}"' if is_key else _PY_LITERALS.get(word, word)), j
+        else:
+            piece, i = ch, i + 1
+        out.append(piece)
+        if piece.strip():
+            last = piece.strip()[-1]
+    return "".join(out)
+
+
+def _string_end(text: str, start: int, quote: str) -> int:
+    """Index just past the string literal that opens at ``start`` (or len(text) if unclosed)."""
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == quote:
+            return i + 1
+        i += 1
+    return len(text)
