@@ -125,7 +125,8 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
                 "round": state["round"], "stance": stance, "analysis": analysis,
                 "n": min(cfg.texts_per_call, quota - index * cfg.texts_per_call),
                 "call": len(jobs),
-                "intended_label": labels[index % len(labels)] if ctx.spec.kind == "cls" else None,
+                "intended_label": (labels[len(jobs) % len(labels)]
+                                   if ctx.spec.kind == "cls" else None),
                 "history": render_history(state.get("history", [])),
             })
     return jobs

@@ -1,0 +1,183 @@
+"""The full loop against a local OpenAI-compatible server with a scripted teacher."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import main
+from tasks import get_task, load_task_data
+from tests.fake_openai import FakeOpenAI, Reply
+from tests.scripted_teacher import SAMPLE_TAG, reply
+from tests.tiny import read_jsonl
+
+RUN_FILES = ("config.json", "checkpoints.sqlite", "trace.jsonl", "graph.mmd", "synthetic.jsonl",
+             "metrics.jsonl", "student/config.json", "student/model.safetensors")
+
+
+def run_main(server: FakeOpenAI, run_dir: Path, backbone: Path, data: Path, *extra: str,
+             task: str = "conll03", rounds: int = 2) -> int:
+    return main.main([
+        "--task", task, "--rounds", str(rounds), "--k-shot", "1", "--seed", "1",
+        "--samples-per-round", "8", "--base-url", server.base_url, "--model", server.model,
+        "--student", str(backbone), "--data-dir", str(data), "--run-dir", str(run_dir),
+        "--train-steps", "20", "--round-steps", "10", "--quiet", *extra,
+    ])
+
+
+@pytest.fixture
+def env_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake-key")
+
+
+def _prompts(server: FakeOpenAI) -> list[str]:
+    return [json.dumps(r["messages"], ensure_ascii=False) for r in server.requests]
+
+
+def _role_requests(server: FakeOpenAI, marker: str) -> list[dict[str, Any]]:
+    return [r for r in server.requests if marker in r["messages"][0]["content"]]
+
+
+def test_two_rounds_write_every_file_and_feed_history_back(
+    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+) -> None:
+    server = fake_openai(reply, latency=0.05)
+    run_dir = tmp_path / "run"
+    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--max-concurrency", "3") == 0
+    for name in RUN_FILES:
+        assert (run_dir / name).exists(), name
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    assert [row["round"] for row in metrics] == [0, 1, 2]
+    synthetic = read_jsonl(run_dir / "synthetic.jsonl")
+    assert {s["round"] for s in synthetic} == {1, 2}
+    assert {s["stance"] for s in synthetic} == {"easy", "hard"}
+    assert sum(row["kept"] for row in metrics) == len(synthetic) > 0
+
+    analyst_calls = _role_requests(server, "analyst")
+    assert len(analyst_calls) == 2
+    first, second = (json.dumps(r["messages"]) for r in analyst_calls)
+    assert "Round 1:" not in first and "Round 1:" in second
+    generator_round2 = [r for r in _role_requests(server, "You write training")
+                        if "Round 1:" in json.dumps(r["messages"])]
+    assert generator_round2, "round-2 generator prompts carry the review history"
+
+    # 8 texts per round are labelled one call each: more pending than the limit of 3
+    assert server.peak_in_flight == 3
+
+    events = read_jsonl(run_dir / "trace.jsonl")
+    order = [(e["node"], e.get("round")) for e in events if e["event"] == "node"]
+    nodes = [name for name, _ in order]
+    for _ in range(2):
+        fb = nodes.index("feedback")
+        assert fb < nodes.index("train"), "a batch is predicted before it is trained on"
+        nodes = nodes[nodes.index("assess") + 1:]
+    calls = [e for e in events if e["event"] == "llm_call"]
+    assert {c["role"] for c in calls} == {"analyst", "generator", "labeler", "critic"}
+    assert all(c["prompt_tokens"] > 0 for c in calls)
+    assert "sk-test-fake-key" not in (run_dir / "trace.jsonl").read_text()
+    assert "sk-test-fake-key" not in (run_dir / "config.json").read_text()
+    assert "flowchart" in (run_dir / "graph.mmd").read_text() or "graph TD" in (
+        run_dir / "graph.mmd").read_text()
+
+
+def test_no_dev_or_test_sentence_reaches_a_prompt(
+    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+) -> None:
+    server = fake_openai(reply)
+    assert run_main(server, tmp_path / "run", tiny_backbone, tiny_data, rounds=1) == 0
+    data = load_task_data(get_task("conll03"), tiny_data)
+    prompts = "\n".join(_prompts(server))
+    held_out = [" ".join(ex["tokens"]) for ex in data.dev + data.test if len(ex["tokens"]) >= 4]
+    assert held_out and not [s for s in held_out if s in prompts]
+    seeds_seen = [" ".join(ex["tokens"]) for ex in data.train if " ".join(ex["tokens"]) in prompts]
+    assert seeds_seen, "the seed examples do appear (as style examples)"
+
+
+def test_rerun_of_the_same_config_is_answered_from_the_cache(
+    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+) -> None:
+    server = fake_openai(reply)
+    assert run_main(server, tmp_path / "a", tiny_backbone, tiny_data, rounds=1) == 0
+    calls = server.calls
+    assert calls > 0
+    assert run_main(server, tmp_path / "b", tiny_backbone, tiny_data, rounds=1) == 0
+    assert server.calls == calls
+    first = read_jsonl(tmp_path / "a" / "synthetic.jsonl")
+    assert first == read_jsonl(tmp_path / "b" / "synthetic.jsonl")
+    cached = [e for e in read_jsonl(tmp_path / "b" / "trace.jsonl") if e["event"] == "llm_call"]
+    assert cached and all(e["cached"] for e in cached)
+
+
+def test_malformed_replies_are_retried_with_the_error_then_dropped(
+    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+) -> None:
+    victim: list[str] = []
+
+    def broken_labels(request: dict[str, Any]) -> str | Reply:
+        system, first_user = request["messages"][0]["content"], request["messages"][1]["content"]
+        if "careful named-entity annotator" in system:
+            text = SAMPLE_TAG.findall(first_user)[-1]
+            victim[:] = victim or [text]
+            if text == victim[0]:
+                return "I think the entities are Tomas and Novak!"  # never valid JSON
+        return reply(request)
+
+    server = fake_openai(broken_labels)
+    assert run_main(server, tmp_path / "run", tiny_backbone, tiny_data, rounds=1) == 0
+    bad = [r for r in server.requests if victim[0] in r["messages"][1]["content"]
+           and "careful named-entity annotator" in r["messages"][0]["content"]]
+    assert len(bad) == 3  # the first attempt and two validation retries
+    assert [len(r["messages"]) for r in bad] == [2, 4, 6]
+    assert "Tomas and Novak" in bad[1]["messages"][2]["content"]  # the bad reply, fed back
+    assert "JSON" in bad[1]["messages"][3]["content"]  # with the validation error
+    drops = [e for e in read_jsonl(tmp_path / "run" / "trace.jsonl") if e["event"] == "drop"]
+    malformed = [d for d in drops if d["reason"] == "malformed_reply"]
+    assert len(malformed) == 1 and "Tomas" in malformed[0]["raw"]
+    synthetic = read_jsonl(tmp_path / "run" / "synthetic.jsonl")
+    assert synthetic and not any(victim[0] == s["text"] for s in synthetic)
+
+
+def test_stopped_run_resumes_without_duplicates(
+    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key, capsys
+) -> None:
+    state = {"analyst_calls": 0, "down": True}
+
+    def flaky(request: dict[str, Any]) -> str | Reply:
+        if "analyst" in request["messages"][0]["content"]:
+            state["analyst_calls"] += 1
+            if state["analyst_calls"] == 2 and state["down"]:
+                return Reply.error(401, "invalid api key")
+        return reply(request)
+
+    server = fake_openai(flaky)
+    run_dir = tmp_path / "run"
+    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--no-cache") == 2
+    err = capsys.readouterr().err
+    assert f"--resume {run_dir}" in err and "Traceback" not in err
+    assert [r["round"] for r in read_jsonl(run_dir / "metrics.jsonl")] == [0, 1]
+    round1 = read_jsonl(run_dir / "synthetic.jsonl")
+
+    state["down"] = False
+    assert main.main(["--resume", str(run_dir), "--quiet"]) == 0
+    assert [r["round"] for r in read_jsonl(run_dir / "metrics.jsonl")] == [0, 1, 2]
+    synthetic = read_jsonl(run_dir / "synthetic.jsonl")
+    assert synthetic[: len(round1)] == round1
+    texts = Counter(s["text"] for s in synthetic)
+    assert max(texts.values()) == 1
+    assert {s["round"] for s in synthetic} == {1, 2}
+
+
+def test_classification_loop(
+    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+) -> None:
+    server = fake_openai(reply)
+    run_dir = tmp_path / "run"
+    assert run_main(server, run_dir, tiny_backbone, tiny_data, task="sst2", rounds=1) == 0
+    synthetic = read_jsonl(run_dir / "synthetic.jsonl")
+    assert synthetic and {s["label"] for s in synthetic} == {"negative", "positive"}
+    assert all(s["label"] == s["intended_label"] for s in synthetic)
+    assert "test_accuracy" in read_jsonl(run_dir / "metrics.jsonl")[-1]
