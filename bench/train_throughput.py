@@ -1,0 +1,87 @@
+"""Student training throughput: the project's loop vs a plain Hugging Face Trainer.
+
+Same backbone, same data, same batch size and number of steps, run alternately in one process
+so machine noise hits both alike. Prints examples/s of each and the ratio (ours / Trainer).
+
+    python bench/train_throughput.py [--task conll03] [--steps 40] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForTokenClassification,
+    DataCollatorForTokenClassification,
+    Trainer,
+    TrainingArguments,
+)
+from transformers.utils import logging as hf_logging
+
+from student import DEFAULT_STUDENT, Student, TrainSettings, resolve_backbone
+from student.encoding import encode
+from tasks import get_task, load_task_data, resolve_data_dir
+
+
+def ours(spec, data, steps: int, batch: int) -> float:
+    student = Student.create(spec, DEFAULT_STUDENT, seed=1)
+    report = student.train(data, TrainSettings(min_steps=steps, epochs=0, batch_size=batch))
+    return report["examples_per_s"]
+
+
+def trainer(spec, data, steps: int, batch: int) -> float:
+    student = Student.create(spec, DEFAULT_STUDENT, seed=1)  # same tokenizer + label maps
+    labels = spec.tag_set
+    model = AutoModelForTokenClassification.from_pretrained(
+        resolve_backbone(DEFAULT_STUDENT), num_labels=len(labels),
+        id2label=dict(enumerate(labels)), label2id={lb: i for i, lb in enumerate(labels)})
+    items = [encode(spec, student.tokenizer, ex, student.label2id) for ex in data]
+    for item in items:
+        item.pop("word_ids")
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out, per_device_train_batch_size=batch, max_steps=steps,
+            learning_rate=5e-5, warmup_steps=int(0.1 * steps), weight_decay=0.01, logging_strategy="no",
+            save_strategy="no", report_to=[], use_cpu=True, seed=1, disable_tqdm=True,
+            dataloader_num_workers=0)
+        run = Trainer(model=model, args=args, train_dataset=items,
+                      data_collator=DataCollatorForTokenClassification(student.tokenizer))
+        started = time.perf_counter()
+        run.train()
+        seconds = time.perf_counter() - started
+    return steps * batch / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="conll03")
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--examples", type=int, default=640)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    hf_logging.set_verbosity_error()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    spec = get_task(args.task)
+    data = load_task_data(spec, Path(resolve_data_dir(args.data_dir))).train[: args.examples]
+    print(f"task {args.task}, {len(data)} examples, batch {args.batch_size}, "
+          f"{args.steps} steps, torch threads {torch.get_num_threads()}")
+    ratios = []
+    for repeat in range(args.repeats):
+        a = ours(spec, data, args.steps, args.batch_size)
+        b = trainer(spec, data, args.steps, args.batch_size)
+        ratios.append(a / b)
+        print(f"repeat {repeat + 1}: evokd {a:.1f} ex/s, HF Trainer {b:.1f} ex/s, "
+              f"ratio {a / b:.2f}")
+    print(f"throughput ratio evokd / Trainer: {sum(ratios) / len(ratios):.2f} "
+          f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+
+
+if __name__ == "__main__":
+    main()
