@@ -181,3 +181,18 @@ def test_classification_loop(
     assert synthetic and {s["label"] for s in synthetic} == {"negative", "positive"}
     assert all(s["label"] == s["intended_label"] for s in synthetic)
     assert "test_accuracy" in read_jsonl(run_dir / "metrics.jsonl")[-1]
+
+
+def test_token_budget_stops_the_loop(
+    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+) -> None:
+    server = fake_openai(reply)
+    run_dir = tmp_path / "run"
+    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--budget-tokens", "3000",
+                    rounds=5) == 0
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    assert len(metrics) < 6
+    end = [e for e in read_jsonl(run_dir / "trace.jsonl") if e["event"] == "run_end"]
+    assert end[-1]["stop_reason"] == "token budget spent"
+    # no call starts once the budget is spent (calls already queued may finish)
+    assert metrics[-1]["tokens"] < 3000 + 8 * 1500

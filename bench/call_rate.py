@@ -1,0 +1,94 @@
+"""LLM call rate achieved vs ideal (concurrency ÷ latency) against a local server.
+
+Two measurements, side by side in one run, against the tests' OpenAI-compatible server with a
+fixed latency:
+1. client: N concurrent ``TeacherClient.ask`` calls (bounded by ``--max-concurrency``);
+2. loop: one round of the real graph; the labeler fan-out's rate is read from trace.jsonl
+   (from the ``gather`` node to the last labeler call), plus the round's token cost.
+
+    python bench/call_rate.py [--latency 0.5] [--concurrency 16] [--calls 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import main as cli  # noqa: E402
+from teacher import TeacherClient, TeacherSettings  # noqa: E402
+from tests.fake_openai import FakeOpenAI  # noqa: E402
+from tests.scripted_teacher import reply  # noqa: E402
+from tests.tiny import build_tiny_backbone, copy_subset  # noqa: E402
+
+
+class Answer(BaseModel):
+    """Any JSON object."""
+
+    ok: bool = True
+
+
+async def client_rate(server: FakeOpenAI, concurrency: int, calls: int) -> float:
+    settings = TeacherSettings(base_url=server.base_url, model=server.model,
+                               api_key=server.api_key, max_concurrency=concurrency)
+    async with TeacherClient(settings) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(
+            client.ask("bench", [{"role": "user", "content": f"call {i}"}], Answer, round_no=1)
+            for i in range(calls)))
+        return calls / (time.perf_counter() - started)
+
+
+def loop_rate(server: FakeOpenAI, concurrency: int, samples: int, work: Path) -> tuple[float, int]:
+    backbone = build_tiny_backbone(work / "tiny")
+    data = copy_subset("conll03", work / "data", {"train": 300, "dev": 40, "test": 40})
+    run_dir = work / "run"
+    os.environ["OPENAI_API_KEY"] = server.api_key
+    code = cli.main(["--task", "conll03", "--rounds", "1", "--samples-per-round", str(samples),
+                     "--base-url", server.base_url, "--model", server.model, "--no-cache",
+                     "--max-concurrency", str(concurrency), "--student", str(backbone),
+                     "--data-dir", str(data), "--run-dir", str(run_dir), "--train-steps", "5",
+                     "--round-steps", "5", "--quiet"])
+    assert code == 0
+    events = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+    start = next(e["ts"] for e in events if e.get("node") == "gather")
+    labels = [e["ts"] for e in events if e["event"] == "llm_call" and e["role"] == "labeler"]
+    tokens = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["tokens"]
+    return len(labels) / (max(labels) - start), tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--calls", type=int, default=128)
+    args = parser.parse_args()
+    ideal = args.concurrency / args.latency
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["EVOKD_CACHE_DIR"] = tmp
+        with FakeOpenAI(lambda request: '{"ok": true}', latency=args.latency) as server:
+            achieved = asyncio.run(client_rate(server, args.concurrency, args.calls))
+            peak = server.peak_in_flight
+        print(f"client: {args.calls} calls, concurrency {args.concurrency}, latency "
+              f"{args.latency}s: {achieved:.1f} calls/s vs ideal {ideal:.1f} -> ratio "
+              f"{achieved / ideal:.2f} (peak in flight {peak})")
+        with FakeOpenAI(reply, latency=args.latency) as server:
+            rate, tokens = loop_rate(server, args.concurrency, args.calls, Path(tmp))
+            peak = server.peak_in_flight
+        print(f"loop labeler fan-out: {args.calls} texts: {rate:.1f} calls/s vs ideal "
+              f"{ideal:.1f} -> ratio {rate / ideal:.2f} (peak in flight {peak})")
+        print(f"tokens for one round of {args.calls} samples with the scripted teacher: "
+              f"{tokens:,}")
+
+
+if __name__ == "__main__":
+    main()
