@@ -3,12 +3,16 @@
     python main.py --task conll03 [--rounds N --k-shot 1 --seed 1 ...]
     python main.py --resume RUN_DIR
     python main.py serve-teacher [--model NAME --port N]
+    python main.py trace RUN_DIR        (terminal timeline of a run)
+    python main.py view RUN_DIR         (web page of a run on 127.0.0.1)
+    python main.py report RUN_DIR...    (report.html; compares runs when given several)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import sys
@@ -23,6 +27,13 @@ from student import DEFAULT_STUDENT
 from tasks import TASKS, UserError, resolve_data_dir
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+# name -> (module, function taking argv and returning an exit code)
+SUBCOMMANDS = {
+    "serve-teacher": ("teacher.local", "serve_main"),
+    "trace": ("graph.timeline", "trace_main"),
+    "view": ("graph.viewer", "view_main"),
+    "report": ("graph.report", "report_main"),
+}
 EXIT_USAGE = 2
 
 
@@ -172,10 +183,9 @@ def _quiet_libraries() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 internal error, 2 bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["serve-teacher"]:
-        from teacher.local import serve_main
-
-        return serve_main(argv[1:])
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        module, function = SUBCOMMANDS[argv[0]]
+        return getattr(importlib.import_module(module), function)(argv[1:])
     args = build_parser().parse_args(argv)
     run_dir = args.resume or args.run_dir
     try:
