@@ -69,9 +69,13 @@ async def open_teacher(
     async with contextlib.AsyncExitStack() as stack:
         base_url, model, info = config.base_url, config.model, {"kind": "openai"}
         if config.teacher == "local":
-            from teacher.local import LocalTeacher
+            from teacher.local import LocalTeacher, LocalTeacherError, ModelError
 
-            local = stack.enter_context(LocalTeacher(config.local_model or None))
+            try:
+                local = stack.enter_context(
+                    LocalTeacher(config.local_model) if config.local_model else LocalTeacher())
+            except (ModelError, LocalTeacherError) as exc:
+                raise UserError(str(exc).strip().splitlines()[0]) from None
             base_url, model, info = local.base_url, local.model_name, local.describe()
         settings = TeacherSettings(
             base_url=base_url, model=model, api_key=api_key,
