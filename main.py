@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["json_object", "json_schema", "function_calling"])
     p.add_argument("--no-cache", action="store_true", help="do not use the LLM response cache")
     p.add_argument("--no-llm-critic", action="store_true", help="critic uses rules only")
+    p.add_argument("--reviewer", action="store_true",
+                   help="a reviewer condenses the review history into a memo for the analyst "
+                   "and generator (one extra LLM call per round from round 2)")
     p.add_argument("--patience", type=_positive, default=2,
                    help="stop after this many rounds without a dev F1 gain")
     p.add_argument("--train-steps", type=_positive, default=300,
@@ -135,7 +138,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         seed=args.seed, student=args.student, teacher=kind, model=model, base_url=base_url,
         local_model=args.local_model, max_concurrency=args.max_concurrency,
         budget_tokens=args.budget_tokens, structured_method=args.structured_method,
-        use_cache=not args.no_cache, llm_critic=not args.no_llm_critic,
+        use_cache=not args.no_cache, llm_critic=not args.no_llm_critic, reviewer=args.reviewer,
         patience=args.patience, seed_steps=args.train_steps, round_steps=args.round_steps,
         batch_size=args.batch_size,
     )

@@ -2,12 +2,14 @@
 
     train_seed ─► evaluate ─► analyst ─► generator ×N ─► gather ─► labeler ×M ─► critic
                                  ▲                                                 │
-                                 │                                                 ▼
+                     (reviewer) ─┤                                                 ▼
                  finish ◄── route ◄── assess ◄── train ◄── feedback ◄─────────────┘
 
 A round starts at the analyst and ends at assess; ``route_next_round`` decides whether another
 round runs (rounds, token budget, dev-F1 patience). Generator and labeler calls fan out with
-``Send`` and run concurrently, bounded by the teacher client's semaphore.
+``Send`` and run concurrently, bounded by the teacher client's semaphore. The optional reviewer
+(``--reviewer``) is always in the graph, so graph.mmd and checkpoints do not depend on the flag;
+the router only sends rounds 2+ through it when the flag is on.
 """
 
 from __future__ import annotations
@@ -41,9 +43,19 @@ def fan_out_labelers(state: LoopState) -> list[Send] | Literal["critic"]:
     return jobs or "critic"
 
 
-def route_next_round(state: LoopState, runtime: Any) -> Literal["analyst", "finish"]:
-    """Another round, or stop (rounds done, token budget spent, no dev gain)."""
-    return "finish" if nodes.stop_reason(state, runtime.context) else "analyst"
+def route_next_round(
+    state: LoopState, runtime: Any
+) -> Literal["reviewer", "analyst", "finish"]:
+    """Another round (through the reviewer with ``--reviewer`` when there is a review history
+    to condense), or stop (rounds done, token budget spent, no dev gain)."""
+    if nodes.stop_reason(state, runtime.context):
+        return "finish"
+    return "reviewer" if runtime.context.config.reviewer and state.get("history") else "analyst"
+
+
+def route_after_review(state: LoopState) -> Literal["analyst", "finish"]:
+    """The reviewer may have hit the token budget."""
+    return "finish" if state.get("stop_reason") else "analyst"
 
 
 def build_graph() -> StateGraph:
@@ -51,6 +63,7 @@ def build_graph() -> StateGraph:
     graph = StateGraph(LoopState, context_schema=RunContext)
     graph.add_node("train_seed", nodes.train_seed)
     graph.add_node("evaluate", nodes.evaluate)
+    graph.add_node("reviewer", nodes.reviewer)
     graph.add_node("analyst", nodes.analyst)
     graph.add_node("generator", nodes.generator)
     graph.add_node("gather", nodes.gather)
@@ -71,6 +84,7 @@ def build_graph() -> StateGraph:
     graph.add_edge("critic", "feedback")
     graph.add_edge("feedback", "train")
     graph.add_edge("train", "assess")
-    graph.add_conditional_edges("assess", route_next_round, ["analyst", "finish"])
+    graph.add_conditional_edges("assess", route_next_round, ["reviewer", "analyst", "finish"])
+    graph.add_conditional_edges("reviewer", route_after_review, ["analyst", "finish"])
     graph.add_edge("finish", END)
     return graph

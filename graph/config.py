@@ -39,6 +39,7 @@ class RunConfig:
     patience: int = 2
     replay: int = 64
     llm_critic: bool = True
+    reviewer: bool = False  # a reviewer memo replaces the raw history
     # student training
     seed_steps: int = 300
     round_steps: int = 150

@@ -17,6 +17,7 @@ from agents.critic import criticize
 from agents.critic_rules import sample_text, text_key
 from agents.generator import generate, target_labels
 from agents.labeler import label
+from agents.reviewer import review
 from graph.context import RunContext
 from graph.feedback import split_feedback
 from graph.memory import render_history, round_record
@@ -94,6 +95,31 @@ async def evaluate(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     return {"feedback": split_feedback(ctx.spec, ctx.seed_set, predicted)}
 
 
+def round_history(state: LoopState, round_no: int) -> str:
+    """Earlier rounds as the analyst and generator see them: the reviewer's memo for this
+    round when there is one (``--reviewer``), else the rendered review history."""
+    memo = state.get("review_memo") or {}
+    if memo.get("round") == round_no and memo.get("text"):
+        return str(memo["text"])
+    return render_history(state.get("history", []))
+
+
+async def reviewer(state: LoopState, runtime: Ctx) -> dict[str, Any]:
+    """Before rounds 2+ (``--reviewer``): condense the review history into a short memo."""
+    ctx = runtime.context
+    round_no = state["round"] + 1
+    ctx.progress.phase(f"round {round_no}: reviewer")
+    try:
+        memo = await review(
+            ctx.require_teacher(), ctx.spec, round_no=round_no,
+            history=render_history(state.get("history", []), max_chars=8000),
+            emit=runtime.stream_writer,
+        )
+    except BudgetExhausted:
+        return {"stop_reason": "token budget spent"}
+    return {"review_memo": memo}
+
+
 async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Start a round: the analyst explains where the student is weak."""
     ctx = runtime.context
@@ -104,7 +130,7 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     try:
         analysis = await analyze(
             ctx.require_teacher(), ctx.spec, round_no=round_no, correct=feedback["correct"],
-            wrong=feedback["wrong"], history=render_history(state.get("history", [])),
+            wrong=feedback["wrong"], history=round_history(state, round_no),
             emit=runtime.stream_writer,
         )
     except BudgetExhausted:
@@ -127,7 +153,7 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
                 "call": len(jobs),
                 "intended_label": (labels[len(jobs) % len(labels)]
                                    if ctx.spec.kind == "cls" else None),
-                "history": render_history(state.get("history", [])),
+                "history": round_history(state, state["round"]),
             })
     return jobs
 

@@ -33,5 +33,6 @@ class LoopState(TypedDict, total=False):
     batch: list[dict[str, Any]]  # this round's accepted samples
     pool: list[dict[str, Any]]  # every accepted sample so far (synthetic.jsonl)
     history: list[dict[str, Any]]  # review-history memory, one record per round
+    review_memo: dict[str, Any]  # the reviewer's memo for the next round (--reviewer)
     metrics: list[dict[str, Any]]  # metrics.jsonl, one record per round
     stop_reason: Annotated[str, first_reason]

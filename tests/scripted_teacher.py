@@ -54,6 +54,11 @@ def reply(request: dict[str, Any]) -> str:
     """The reply content for one chat request."""
     system, user = _messages(request)
     seed = _digest(request)
+    if "You are the reviewer" in system:
+        rounds = len(re.findall(r"Round \d+:", user))
+        return json.dumps({"memo": f"REVIEW MEMO: {rounds} earlier rounds; the student keeps "
+                           "missing person names.",
+                           "lessons": ["write more sentences that start with a name"]})
     if "analyst" in system:
         return json.dumps({"summary": "The student misses person names after organisations.",
                            "weak_labels": ["PER"] if "entity" in system else [],
