@@ -82,6 +82,20 @@ def test_function_calling_structured_output(teacher):
     assert isinstance(result["parsed"], Capital) and result["parsed"].city.strip()
 
 
+def test_seeded_sampling_repeats_and_stop_cuts(teacher):
+    client = openai.OpenAI(base_url=teacher.base_url, api_key="unused", max_retries=0)
+
+    def ask(**kw):
+        reply = client.chat.completions.create(
+            model=teacher.model_name, max_tokens=10,
+            messages=[{"role": "user", "content": "Count from 1 to 20, separated by commas."}],
+            **kw)
+        return reply.choices[0].message.content
+
+    assert ask(temperature=0.9, seed=42) == ask(temperature=0.9, seed=42)
+    assert "," not in ask(temperature=0, stop=[","])
+
+
 def test_stream_true_is_a_clear_400(teacher):
     client = openai.OpenAI(base_url=teacher.base_url, api_key="unused", max_retries=0)
     with pytest.raises(openai.BadRequestError) as info:

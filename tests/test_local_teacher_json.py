@@ -85,5 +85,7 @@ def test_schema_instruction_shows_a_skeleton_not_titles():
 def test_json_prefix_starts_the_first_property():
     assert json_prefix(NER) == '{"sentence": "'
     assert json_prefix({"type": "object", "properties": {"n": {"type": "integer"}}}) == '{"n": '
+    assert json_prefix({"properties": {"xs": {"type": "array"}}}) == '{"xs": ['
+    assert json_prefix({"properties": {"t": {"enum": ["A"]}}}) == '{"t": '
     assert json_prefix({}) == "{"
     assert json_prefix(None) == "{"

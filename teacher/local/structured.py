@@ -77,8 +77,8 @@ def schema_instruction(schema: dict[str, Any] | None, what: str = "your answer")
 def json_prefix(schema: dict[str, Any] | None) -> str:
     """The start of a JSON reply an unconstrained engine can put in the model's mouth.
 
-    ``{"<first property>": `` (plus ``"`` for a string) steers small models past echoing the
-    schema; with no known properties it is just ``{``.
+    ``{"<first property>": `` (plus ``"``, ``[`` or ``{`` by its type) steers small models
+    past echoing the schema; with no known properties it is just ``{``.
     """
     if not isinstance(schema, dict):
         return "{"
@@ -88,8 +88,10 @@ def json_prefix(schema: dict[str, Any] | None) -> str:
         return "{"
     name, sub = next(iter(props.items()))
     sub = _resolve_ref(sub, schema) if isinstance(sub, dict) else {}
-    quote = '"' if sub.get("type") == "string" and "enum" not in sub else ""
-    return "{" + json.dumps(name) + ": " + quote
+    opener = {"string": '"', "array": "[", "object": "{"}.get(str(sub.get("type")), "")
+    if "enum" in sub or "const" in sub:
+        opener = ""
+    return "{" + json.dumps(name) + ": " + opener
 
 
 def _close(fragment: str, stack: list[str], in_string: bool, escaped: bool) -> str:

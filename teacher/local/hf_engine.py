@@ -1,0 +1,262 @@
+"""The transformers engine: a GGUF model dequantised to fp32 and run by torch on CPU.
+
+Needs ``gguf`` and ``accelerate`` (the ``local`` extra), no compiler. JSON replies are steered
+by putting the start of the object in the model's mouth (``json_prefix``); the server adds the
+schema to the prompt and repairs the reply. Two speed-ups: the dequantised weights are kept on
+disk (a start takes seconds instead of a minute or two), and the KV cache of the previous
+prompt is reused for the prefix the next prompt shares (agent prompts repeat their system part).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from teacher.local.engines import (
+    DEFAULT_CONTEXT,
+    ContextLengthError,
+    Generation,
+    GenerationCancelled,
+    default_threads,
+)
+from teacher.local.structured import json_prefix
+
+log = logging.getLogger("evokd.teacher.local")
+
+
+def _trim_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+_COMPLETE = "evokd-complete"
+
+
+def _load_gguf(model_path: Path) -> tuple[Any, Any]:
+    """Tokenizer and fp32 model from a GGUF file (slow: parses and dequantises)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, filename = str(model_path.parent), model_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
+    return tokenizer, model.eval()
+
+
+def _load_hf_dir(folder: Path) -> tuple[Any, Any]:
+    """Tokenizer and model from a weights cache written by ``_save_hf_dir``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    return tokenizer, model.eval()
+
+
+def _save_hf_dir(tokenizer: Any, model: Any, folder: Path) -> None:
+    """Save the dequantised weights as safetensors so the next start skips the GGUF parse.
+
+    ``save_pretrained`` refuses GGUF-loaded models, so the config (minus its quantization
+    entry) and the state dict are written directly; the folder appears atomically.
+    """
+    import copy
+
+    from safetensors.torch import save_model
+
+    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if shutil.disk_usage(folder.parent).free < 2 * n_bytes:
+            log.warning("not enough disk space for the weights cache in %s", folder.parent)
+            return
+        shutil.rmtree(tmp, ignore_errors=True)
+        config = copy.deepcopy(model.config)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        config.save_pretrained(str(tmp))
+        model.generation_config.save_pretrained(str(tmp))
+        save_model(model, str(tmp / "model.safetensors"))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / _COMPLETE).write_text("ok\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except OSError as exc:
+        log.warning("could not write the weights cache %s: %s", folder, exc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class PrefixCache:
+    """The KV cache of the previous call, reused for the prompt prefix the next call shares.
+
+    Agent prompts repeat long system prompts (the labeler's instructions, the schema), so the
+    next prompt usually starts with the same tokens; only the rest is prefilled. Greedy output
+    is unchanged (the reuse pattern of the transformers KV-cache guide).
+    """
+
+    MIN_SHARED = 16  # shorter shared prefixes are not worth the copy
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+        self._cache: Any = None
+        self.hits = 0
+        self.reused_tokens = 0
+
+    def lookup(self, ids: list[int]) -> Any:
+        """A private copy of the cache cropped to the prefix shared with ``ids``, or None."""
+        if self._cache is None:
+            return None
+        shared = 0
+        for a, b in zip(self._ids, ids, strict=False):
+            if a != b:
+                break
+            shared += 1
+        shared = min(shared, len(ids) - 1)  # generate needs at least one new token
+        if shared < self.MIN_SHARED:
+            return None
+        import copy
+
+        cache = copy.deepcopy(self._cache)
+        cache.crop(shared - cache.get_seq_length())  # negative: drop that many tokens
+        self.hits += 1
+        self.reused_tokens += shared
+        return cache
+
+    def store(self, sequence: list[int], cache: Any) -> None:
+        """Remember the cache of a finished call (it covers all but the last token)."""
+        if cache is None or not hasattr(cache, "crop"):
+            self.clear()
+            return
+        self._cache = cache
+        self._ids = sequence[: cache.get_seq_length()]
+
+    def clear(self) -> None:
+        """Forget the cached prefix."""
+        self._ids, self._cache = [], None
+
+
+class TransformersEngine:
+    """A GGUF model run by transformers on CPU (fp32 after dequantising)."""
+
+    name = "transformers"
+    constrained = False
+
+    def __init__(self, model_path: Path, threads: int | None = None,
+                 context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None) -> None:
+        import torch
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.threads = threads or default_threads()
+        torch.set_num_threads(self.threads)
+        started = time.perf_counter()
+        self.loaded_from = "gguf"
+        if weights_cache is not None and (weights_cache / _COMPLETE).is_file():
+            try:
+                self.tokenizer, self.model = _load_hf_dir(weights_cache)
+                self.loaded_from = "weights-cache"
+            except Exception as exc:  # a damaged cache only costs the slow path
+                log.warning("ignoring unusable weights cache %s: %s", weights_cache, exc)
+        if self.loaded_from == "gguf":
+            self.tokenizer, self.model = _load_gguf(model_path)
+            if weights_cache is not None:
+                _save_hf_dir(self.tokenizer, self.model, weights_cache)
+        self.load_seconds = round(time.perf_counter() - started, 1)
+        limit = getattr(self.model.config, "max_position_embeddings", None) or context
+        self.context = min(context, int(limit))
+        self._eos_ids = self._end_token_ids()
+        self._cancel = threading.Event()
+        self._prefix_cache = PrefixCache()
+        self._torch = torch
+        from transformers.generation import utils as generation_utils
+
+        names = getattr(generation_utils, "ALL_CACHE_NAMES", [])
+        self._cache_kwarg = "cache" if "cache" in names else "past_key_values"  # renamed in 5.x
+
+    def _end_token_ids(self) -> list[int]:
+        ids = set()
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        vocab = self.tokenizer.get_vocab()
+        for token in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "</s>"):
+            if token in vocab:
+                ids.add(int(vocab[token]))
+        return sorted(ids)
+
+    def _prompt_ids(self, messages: list[dict[str, str]], prefix: str) -> list[int]:
+        prompt = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+        return list(self.tokenizer(prompt + prefix, add_special_tokens=False)["input_ids"])
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        temperature: float,
+        seed: int | None,
+        json_schema: dict[str, Any] | None,
+        stop: list[str],
+    ) -> Generation:
+        """Generate greedily (temperature 0) or by sampling; see ``Engine.generate``."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        torch = self._torch
+        torch.set_num_threads(self.threads)  # per worker thread
+        prefix = json_prefix(json_schema) if json_schema is not None else ""  # start the JSON
+        ids = self._prompt_ids(messages, prefix)
+        if len(ids) + max_tokens > self.context:
+            raise ContextLengthError(
+                f"prompt ({len(ids)} tokens) + max_tokens ({max_tokens}) exceeds the local "
+                f"model's context of {self.context} tokens"
+            )
+        tokenizer, cancel, start = self.tokenizer, self._cancel, len(ids)
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+                if cancel.is_set():
+                    return True
+                if not stop:
+                    return False
+                tail = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True)
+                return any(s in tail for s in stop if s)
+
+        kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "do_sample": temperature > 0,
+                                  "eos_token_id": self._eos_ids, "pad_token_id": self._eos_ids[0]}
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_p=1.0, top_k=0)
+            if seed is not None:
+                torch.manual_seed(seed)
+        input_ids = torch.tensor([ids])
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                stopping_criteria=StoppingCriteriaList([_Stop()]),
+                return_dict_in_generate=True, **{self._cache_kwarg: self._prefix_cache.lookup(ids)},
+                **kwargs,
+            )
+        if cancel.is_set():
+            self._prefix_cache.clear()
+            raise GenerationCancelled("the local teacher is shutting down")
+        sequence = out.sequences[0].tolist()
+        self._prefix_cache.store(sequence, getattr(out, self._cache_kwarg, None))
+        new = sequence[start:]
+        text, _ = _trim_at_stop(tokenizer.decode(new, skip_special_tokens=True), stop)
+        count = len(new) - (1 if new and new[-1] in self._eos_ids else 0)  # EOS is not text
+        return Generation(prefix + text, len(ids), count)
+
+    def describe(self) -> dict[str, Any]:
+        """Engine facts for /health and run configs."""
+        return {"engine": self.name, "threads": self.threads, "context": self.context,
+                "load_seconds": self.load_seconds, "loaded_from": self.loaded_from,
+                "constrained_json": self.constrained, "prefix_cache_hits": self._prefix_cache.hits,
+                "prefix_tokens_reused": self._prefix_cache.reused_tokens}
+
+    def close(self) -> None:
+        """Make a running generation stop at its next token."""
+        self._cancel.set()
