@@ -64,6 +64,22 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _seed_list(text: str) -> list[int]:
+    """``1-5`` or ``1,3,5`` (or a mix: ``1-3,7``) as a sorted list of distinct seeds."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seeds like 1-5 or 1,3,5, got {text!r}"
+                                             ) from None
+        if first < 0 or last < first:
+            raise argparse.ArgumentTypeError(f"bad seed range {part.strip()!r}")
+        seeds.update(range(first, last + 1))
+    return sorted(seeds)
+
+
 def _k_shot(text: str) -> int | None:
     return None if text == "all" else _positive(text)
 
@@ -104,6 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--round-steps", type=_positive, default=150,
                    help="minimum training steps per round")
     p.add_argument("--batch-size", type=_positive, default=16)
+    p.add_argument("--strategy", choices=["evokd", "static", "none"], default="evokd",
+                   help="evokd: the loop; static: the same teacher writes samples without "
+                   "analysis or feedback (stop it with --budget-tokens); none: the seed student "
+                   "alone")
+    p.add_argument("--no-easy", action="store_true", help="ablation: hard samples only")
+    p.add_argument("--no-correct", action="store_true",
+                   help="ablation: the analyst sees no correctly predicted samples")
+    p.add_argument("--no-history", action="store_true",
+                   help="ablation: no review history in the prompts")
+    p.add_argument("--no-separate-labeling", action="store_true",
+                   help="ablation: the generator labels its own texts in the same call")
+    p.add_argument("--no-critic", action="store_true",
+                   help="ablation: no critic checks except the dev/test leakage check")
+    p.add_argument("--seeds", type=_seed_list, default=None, metavar="A-B|A,B,...",
+                   help="run each seed into RUN_DIR/seed-N; writes RUN_DIR/summary.json with "
+                   "mean and std of the test scores")
     p.add_argument("--run-dir", default=None, help="default runs/<task>-<timestamp>")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
     p.add_argument("--data-dir", default=None, help="default $EVOKD_DATA_DIR, else ./data")
@@ -126,6 +158,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         f"tasks: {', '.join(sorted(TASKS))}")
     if args.task not in TASKS:
         raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(sorted(TASKS))}")
+    if args.strategy == "none":  # the seed student alone
+        args.rounds = 0
     kind = _teacher_kind(args)
     base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or (
         "https://api.openai.com/v1" if kind == "openai" else "")
@@ -140,7 +174,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         budget_tokens=args.budget_tokens, structured_method=args.structured_method,
         use_cache=not args.no_cache, llm_critic=not args.no_llm_critic, reviewer=args.reviewer,
         patience=args.patience, seed_steps=args.train_steps, round_steps=args.round_steps,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, strategy=args.strategy, easy=not args.no_easy,
+        correct_samples=not args.no_correct, history=not args.no_history,
+        separate_labeling=not args.no_separate_labeling, critic=not args.no_critic,
     )
 
 
@@ -199,6 +235,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from teacher import TeacherUnavailable
 
         try:
+            if args.seeds is not None:
+                if args.resume:
+                    raise UserError("--seeds starts new runs; resume one seed with "
+                                    "--resume RUN_DIR/seed-N (or rerun the same --seeds "
+                                    "command: finished seeds are kept, stopped ones resume)")
+                from graph.seeds import run_seeds
+
+                return run_seeds(config, args.seeds, api_key=os.environ.get(
+                    "OPENAI_API_KEY", "") or "unused", show_progress=not args.quiet,
+                    per_run=lambda result: print_summary(result, TASKS[config.task].kind))
             result = asyncio.run(run_loop(
                 config, resume=bool(args.resume), api_key=os.environ.get("OPENAI_API_KEY", "")
                 or "unused", show_progress=not args.quiet,

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.critic_rules import RuleCritic
+from agents.critic_rules import RuleCritic, leak_check
 from agents.drops import make_drop, reply_error_drop
 from agents.formatting import example_views, format_samples
 from agents.registry import AgentRole, register
@@ -43,6 +43,7 @@ async def criticize(
     seen: Collection[str] = frozenset(),
     leak_keys: Collection[str] = frozenset(),
     use_llm: bool = True,
+    rules: bool = True,
     batch_size: int = 8,
     keep_unverified: bool = False,
     emit: Emit | None = None,
@@ -51,14 +52,17 @@ async def criticize(
 
     ``seen`` and ``leak_keys`` hold ``critic_rules.text_key`` hashes of earlier samples and of
     the dev/test texts. A batch whose verdict call fails is dropped as ``malformed_reply``
-    (kept instead when ``keep_unverified``).
+    (kept instead when ``keep_unverified``). ``rules=False`` (the ``--no-critic`` ablation)
+    skips every check but the leakage check, which always runs, and the LLM verdict.
 
     Returns:
         ``(kept, dropped)``: kept samples unchanged; drops ``{"reason", "detail", "role",
         "sample", "raw"}``.
     """
-    rules = RuleCritic(task, seeds=seeds, seen=set(seen), leak_keys=leak_keys)
-    kept, dropped = rules.filter(samples)
+    if not rules:
+        return leak_check(samples, leak_keys)
+    rule_critic = RuleCritic(task, seeds=seeds, seen=set(seen), leak_keys=leak_keys)
+    kept, dropped = rule_critic.filter(samples)
     if not use_llm or not kept:
         return kept, dropped
     batches = [kept[i : i + batch_size] for i in range(0, len(kept), batch_size)]

@@ -169,3 +169,19 @@ def check_rules(
     """Rule-check a batch: ``(kept, dropped)``; ``seen``/``leak_keys`` hold ``text_key`` hashes."""
     critic = RuleCritic(task, seeds=seeds, seen=set(seen), leak_keys=leak_keys)
     return critic.filter(samples)
+
+
+def leak_check(
+    samples: Iterable[Any], leak_keys: Collection[str]
+) -> tuple[list[dict], list[dict]]:
+    """Only the leakage rule (``--no-critic``): drop samples whose text is a dev/test text."""
+    kept: list[dict] = []
+    dropped: list[dict] = []
+    for sample in samples:
+        record = dict(sample) if isinstance(sample, Mapping) else {"value": repr(sample)}
+        if text_key(sample_text(record)) in leak_keys:
+            dropped.append(make_drop("leak", "text occurs in the dev/test data", role="critic",
+                                     sample=record))
+        else:
+            kept.append(record)
+    return kept, dropped

@@ -1,4 +1,8 @@
-"""Generator: from the analysis, ``n`` plain texts with an easy or hard stance (one LLM call)."""
+"""Generator: from the analysis, ``n`` plain texts with an easy or hard stance (one LLM call).
+
+The ``plain`` stance is the static baseline (``--strategy static``, AugGPT/ZeroGen style): texts
+for the target labels with no analysis and no history in the prompt.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 
 ROLE = "generator"
-Stance = Literal["easy", "hard"]
+Stance = Literal["easy", "hard", "plain"]
 MAX_SEEDS = 3
 
 
@@ -26,7 +30,10 @@ class Texts(BaseModel):
 
 
 def target_labels(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance) -> list[str]:
-    """Labels to aim at: the weak ones for hard texts, the others for easy ones (else all)."""
+    """Labels to aim at: the weak ones for hard texts, the others for easy ones (else all);
+    every label for plain texts."""
+    if stance == "plain":
+        return list(task.labels)
     weak = [w for w in analysis.get("weak_labels") or [] if w in task.labels]
     if stance == "hard":
         return weak or list(task.labels)
@@ -70,8 +77,8 @@ async def generate(
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if stance not in ("easy", "hard"):
-        raise ValueError(f"stance must be 'easy' or 'hard', not {stance!r}")
+    if stance not in ("easy", "hard", "plain"):
+        raise ValueError(f"stance must be 'easy', 'hard' or 'plain', not {stance!r}")
     if task.kind == "cls":
         if intended_label not in task.labels:
             raise ValueError(f"intended_label must be one of {list(task.labels)}")
@@ -89,8 +96,10 @@ async def generate(
         max_words=max_words,
         target_labels=target_labels(task, analysis, stance),
         intended_label=intended_label,
-        analysis_block=delimit(analysis_view, "analysis", max_chars=2500),
-        history_block=delimit(history[-max_history_chars:], "history") if history.strip() else "",
+        analysis_block=(delimit(analysis_view, "analysis", max_chars=2500)
+                        if stance != "plain" else ""),
+        history_block=(delimit(history[-max_history_chars:], "history")
+                       if history.strip() and stance != "plain" else ""),
         call=call,
         seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
     )

@@ -45,6 +45,18 @@ class RunConfig:
     round_steps: int = 150
     batch_size: int = 16
     learning_rate: float = 5e-5
+    # strategy and ablations (each switch removes one part of EvoKD; see README "Strategies")
+    strategy: Literal["evokd", "static", "none"] = "evokd"
+    easy: bool = True  # False (--no-easy): hard samples only
+    correct_samples: bool = True  # False (--no-correct): the analyst sees no correct samples
+    history: bool = True  # False (--no-history): no review history in prompts
+    separate_labeling: bool = True  # False: the generator labels its own texts in one call
+    critic: bool = True  # False (--no-critic): only the leakage check (it always runs)
+
+    @property
+    def keeps_history(self) -> bool:
+        """Whether rounds are remembered and shown to the LLM (evokd without --no-history)."""
+        return self.history and self.strategy == "evokd"
 
     def to_json(self) -> str:
         """The config as JSON text (for config.json)."""

@@ -16,8 +16,10 @@ from agents.analyst import analyze
 from agents.critic import criticize
 from agents.critic_rules import sample_text, text_key
 from agents.generator import generate, target_labels
+from agents.joint_generator import generate_labelled
 from agents.labeler import label
 from agents.reviewer import review
+from graph.config import RunConfig
 from graph.context import RunContext
 from graph.feedback import split_feedback
 from graph.memory import render_history, round_record
@@ -90,6 +92,8 @@ async def train_seed(state: LoopState, runtime: Ctx) -> dict[str, Any]:
 async def evaluate(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Round 1's feedback: the seed student's predictions on the seed set."""
     ctx = runtime.context
+    if ctx.config.strategy != "evokd":  # the static baseline uses no feedback
+        return {"feedback": {"correct": [], "wrong": []}}
     student = cached_student(ctx.spec, state["student_path"])
     predicted = await asyncio.to_thread(student.predict, ctx.seed_set)
     return {"feedback": split_feedback(ctx.spec, ctx.seed_set, predicted)}
@@ -125,8 +129,12 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     round_no = state["round"] + 1
     feedback = state.get("feedback") or {"correct": [], "wrong": []}
+    if not ctx.config.correct_samples:  # --no-correct: the analysis sees only the errors
+        feedback = {**feedback, "correct": []}
     ctx.progress.phase(f"round {round_no}: analyst, generator, labeler, critic")
     reset = {"round": round_no, "texts": None, "labelled": None, "drops": None, "batch": []}
+    if ctx.config.strategy == "static":  # the baseline: no analysis (no analyst call)
+        return {**reset, "analysis": {}}
     try:
         analysis = await analyze(
             ctx.require_teacher(), ctx.spec, round_no=round_no, correct=feedback["correct"],
@@ -138,11 +146,26 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     return {**reset, "analysis": analysis}
 
 
+def stance_quotas(cfg: RunConfig) -> dict[str, int]:
+    """The round's sample quota per stance: half hard, half easy; all hard with --no-easy; all
+    plain (no analysis) for the static baseline."""
+    if cfg.strategy == "static":
+        return {"plain": cfg.samples_per_round}
+    if not cfg.easy:
+        return {"hard": cfg.samples_per_round}
+    hard = math.ceil(cfg.samples_per_round / 2)
+    return {"hard": hard, "easy": cfg.samples_per_round - hard}
+
+
 def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
     """Split the round's sample quota into generator calls: half easy, half hard."""
     cfg, analysis = ctx.config, state.get("analysis") or {}
-    per_stance = {"hard": math.ceil(cfg.samples_per_round / 2)}
-    per_stance["easy"] = cfg.samples_per_round - per_stance["hard"]
+    per_stance = stance_quotas(cfg)
+    # without a review history (static, --no-history) nothing else tells rounds apart: a new
+    # request number (and topic hint) per round keeps them from asking for the same texts
+    offset = (state["round"] - 1) * sum(math.ceil(q / cfg.texts_per_call)
+                                        for q in per_stance.values())
+    offset = 0 if cfg.keeps_history else offset
     jobs: list[dict[str, Any]] = []
     for stance, quota in per_stance.items():
         labels = target_labels(ctx.spec, analysis, stance)  # type: ignore[arg-type]
@@ -150,7 +173,7 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
             jobs.append({
                 "round": state["round"], "stance": stance, "analysis": analysis,
                 "n": min(cfg.texts_per_call, quota - index * cfg.texts_per_call),
-                "call": len(jobs),
+                "call": len(jobs) + offset,
                 "intended_label": (labels[len(jobs) % len(labels)]
                                    if ctx.spec.kind == "cls" else None),
                 "history": round_history(state, state["round"]),
@@ -166,6 +189,8 @@ def _emit_drops(runtime: Ctx, round_no: int, drops: list[dict[str, Any]]) -> Non
 async def generator(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
     """One generator call: a few easy or hard texts."""
     ctx = runtime.context
+    if not ctx.config.separate_labeling:
+        return await _generate_labelled(job, runtime)
     try:
         samples, dropped = await generate(
             ctx.require_teacher(), ctx.spec, job["analysis"], stance=job["stance"], n=job["n"],
@@ -177,6 +202,22 @@ async def generator(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
         return {"stop_reason": "token budget spent"}
     _emit_drops(runtime, job["round"], dropped)
     return {"texts": samples, "drops": dropped}
+
+
+async def _generate_labelled(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
+    """--no-separate-labeling: one call writes and labels the texts (no labeler calls)."""
+    ctx = runtime.context
+    try:
+        samples, dropped = await generate_labelled(
+            ctx.require_teacher(), ctx.spec, job["analysis"], stance=job["stance"], n=job["n"],
+            round_no=job["round"], call=job["call"], intended_label=job["intended_label"],
+            seeds=ctx.seed_set, history=job["history"], emit=runtime.stream_writer,
+            temperature=ctx.config.temperature,
+        )
+    except BudgetExhausted:
+        return {"stop_reason": "token budget spent"}
+    _emit_drops(runtime, job["round"], dropped)
+    return {"labelled": samples, "drops": dropped}
 
 
 async def gather(state: LoopState, runtime: Ctx) -> dict[str, Any]:
@@ -209,7 +250,7 @@ async def critic(state: LoopState, runtime: Ctx) -> dict[str, Any]:
         kept, dropped = await criticize(
             ctx.require_teacher(), ctx.spec, state.get("labelled", []), round_no=round_no,
             seeds=ctx.seed_set, seen=seen, leak_keys=ctx.leak_keys,
-            use_llm=ctx.config.llm_critic, emit=runtime.stream_writer,
+            use_llm=ctx.config.llm_critic, rules=ctx.config.critic, emit=runtime.stream_writer,
         )
     except BudgetExhausted:
         kept, dropped = [], []
@@ -223,7 +264,7 @@ async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """The new batch tests the student before it trains on it (next round's feedback)."""
     ctx = runtime.context
     batch = state.get("batch", [])
-    if not batch:
+    if not batch or ctx.config.strategy != "evokd":  # the static baseline uses no feedback
         return {}
     student = cached_student(ctx.spec, state["student_path"])
     predicted = await asyncio.to_thread(student.predict, batch)
@@ -272,6 +313,8 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     history = [*state.get("history", []), round_record(
         round_no, state.get("analysis") or {}, state.get("feedback") or {}, len(batch), reasons,
         dev["f1"])]
+    if not ctx.config.keeps_history:  # --no-history and static: no review history
+        history = []
     ctx.run_dir.write_jsonl(ctx.run_dir.metrics, metrics)
     ctx.run_dir.write_jsonl(ctx.run_dir.synthetic, pool)
     ctx.progress.say(

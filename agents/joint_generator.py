@@ -1,0 +1,164 @@
+"""Joint generator: writes AND labels ``n`` samples in one call (the ``--no-separate-labeling``
+ablation; the paper's "w/o separation", where the same call that writes a text labels it).
+
+Same inputs as ``agents.generator.generate``; the replies are checked and converted like the
+labeler's (NER spans aligned to IOB2 tags), so the critic sees the same sample shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agents.align import align_entities, canonical_type, tokenize
+from agents.drops import MAX_WORDS, make_drop, reply_error_drop, word_count
+from agents.formatting import delimit, example_views, format_samples
+from agents.generator import MAX_SEEDS, Stance, target_labels
+from agents.labeler import Entity
+from agents.registry import AgentRole, register
+from prompts import render_messages
+from tasks.spec import TaskSpec
+from teacher import Emit, LLMReplyError, TeacherClient
+
+ROLE = "generator_labeler"
+
+
+class NerSample(BaseModel):
+    """One sentence and its named entities."""
+
+    sentence: str = ""
+    entities: list[Entity] = Field(default_factory=list)
+
+
+class NerSamples(BaseModel):
+    """New labelled sentences."""
+
+    samples: list[NerSample] = Field(default_factory=list)
+
+
+class ClsSample(BaseModel):
+    """One text and its label."""
+
+    text: str = ""
+    label: str = ""
+
+
+class ClsSamples(BaseModel):
+    """New labelled texts."""
+
+    samples: list[ClsSample] = Field(default_factory=list)
+
+
+Problem = tuple[Literal["empty", "too_long", "unknown_label", "span_not_found"], str]
+
+
+def _convert(task: TaskSpec, item: BaseModel, max_words: int
+             ) -> tuple[dict[str, Any] | None, Problem | None]:
+    """A reply item as a labelled sample, or the reason it cannot be one."""
+    text = str(getattr(item, "sentence", None) or getattr(item, "text", "")).strip()
+    if not text:
+        return None, ("empty", "empty text")
+    if word_count(text) > max_words:
+        return None, ("too_long", f"{word_count(text)} words > {max_words}")
+    if isinstance(item, ClsSample):
+        label = canonical_type(item.label, task.labels)
+        if label is None:
+            return None, ("unknown_label", f"label {item.label!r} is not one of "
+                          f"{list(task.labels)}")
+        return {"text": text, "label": label}, None
+    tokens = tokenize(text)
+    spans = [e.model_dump() for e in getattr(item, "entities", [])]
+    try:
+        tags, entities = align_entities(tokens, spans, task.labels)
+    except ValueError as error:
+        return None, ("span_not_found", str(error))
+    return {"text": text, "tokens": tokens, "tags": tags, "entities": entities}, None
+
+
+async def generate_labelled(
+    client: TeacherClient,
+    task: TaskSpec,
+    analysis: Mapping[str, Any],
+    *,
+    stance: Stance,
+    n: int,
+    round_no: int,
+    call: int = 0,
+    intended_label: str | None = None,
+    seeds: Sequence[Mapping[str, Any]] = (),
+    history: str = "",
+    emit: Emit | None = None,
+    temperature: float | None = None,
+    max_history_chars: int = 2000,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Write and label up to ``n`` samples in one LLM call.
+
+    Returns:
+        ``(samples, dropped)``: samples shaped like the labeler's output (``{"text", "stance",
+        "intended_label", "call", "round"}`` plus ``tokens``/``tags``/``entities`` for NER or
+        ``label`` for classification); unusable items and a failed call as drop records.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if task.kind == "cls":
+        if intended_label not in task.labels:
+            raise ValueError(f"intended_label must be one of {list(task.labels)}")
+        seeds = sorted(seeds, key=lambda s: s.get("label") != intended_label)
+    else:
+        intended_label = None
+    schema: type[BaseModel] = NerSamples if task.kind == "ner" else ClsSamples
+    max_words = MAX_WORDS[task.kind]
+    meta = {"stance": stance, "intended_label": intended_label, "call": call, "round": round_no}
+    analysis_view = {key: analysis.get(key) for key in ("summary", "weak_labels", "patterns")}
+    messages = render_messages(
+        f"joint_generator_{task.kind}",
+        task=task,
+        stance=stance,
+        n=n,
+        max_words=max_words,
+        target_labels=target_labels(task, analysis, stance),
+        intended_label=intended_label,
+        analysis_block=(delimit(analysis_view, "analysis", max_chars=2500)
+                        if stance != "plain" else ""),
+        history_block=(delimit(history[-max_history_chars:], "history")
+                       if history.strip() and stance != "plain" else ""),
+        call=call,
+        seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
+    )
+
+    def check(reply: Any) -> None:
+        problems = [f"sample {i}: {p[1]}" for i, item in enumerate(reply.samples)
+                    if (p := _convert(task, item, max_words)[1])]
+        if not reply.samples or 2 * len(problems) > len(reply.samples):
+            raise ValueError("; ".join(problems[:5] or ["no samples"])
+                             + f". Write {n} labelled samples as asked.")
+
+    try:
+        reply = await client.ask(
+            ROLE, messages, schema, round_no=round_no, check=check, emit=emit,
+            temperature=temperature,
+            call_key=f"round={round_no} stance={stance} label={intended_label} call={call}",
+        )
+    except LLMReplyError as error:
+        return [], [reply_error_drop(error, role=ROLE, sample=meta)]
+    samples, dropped = [], []
+    for item in getattr(reply, "samples", [])[:n]:
+        sample, problem = _convert(task, item, max_words)
+        if problem:
+            dropped.append(make_drop(*problem, role=ROLE, sample={**item.model_dump(), **meta}))
+        else:
+            samples.append({**meta, **(sample or {})})
+    return samples, dropped
+
+
+register(
+    AgentRole(
+        name=ROLE,
+        run=generate_labelled,
+        schemas=(NerSamples, ClsSamples),
+        prompts=("joint_generator_ner", "joint_generator_cls"),
+        description="writes and labels samples in one call (--no-separate-labeling ablation)",
+    )
+)
