@@ -53,7 +53,15 @@ def _stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
 
 
 class LocalTeacher:
-    """The embedded offline teacher: an OpenAI-compatible server on 127.0.0.1 in a subprocess."""
+    """The embedded offline teacher: an OpenAI-compatible server on 127.0.0.1 in a subprocess.
+
+    ``model``: a name from ``MODELS`` or a .gguf path; ``engine``: auto | transformers |
+    llama_cpp; ``port``: 0 = any free port; ``threads``/``context``: engine settings;
+    ``startup_timeout``: seconds to wait for ``/health`` (a cold GGUF load of the 0.5B model
+    takes 1-2 minutes, later starts seconds); ``stop_grace``: seconds between terminate and
+    kill; ``weights_cache``: keep dequantised weights on disk; ``cache_dir``: root for the model
+    caches instead of ``$EVOKD_CACHE_DIR`` / ``~/.cache/evokd``.
+    """
 
     def __init__(
         self,
