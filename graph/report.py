@@ -182,8 +182,8 @@ def _png(fig: Any) -> str:
 def _colors(n: int) -> list[Any]:
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10"]
-    return [cmap(i % 10) for i in range(n)]
+    cmap, size = (colormaps["tab10"], 10) if n <= 10 else (colormaps["tab20"], 20)
+    return [cmap(i % size) for i in range(n)]
 
 
 def plot_f1_per_round(runs: Sequence[RunRecord]) -> str:
@@ -221,28 +221,32 @@ def plot_f1_vs_tokens(runs: Sequence[RunRecord]) -> str:
     return _png(fig)
 
 
-def _stacked_bars(ax: Any, per_round: dict[int, dict[str, int]], empty: str) -> None:
+def _stacked_bars(ax: Any, per_round: dict[int, dict[str, int]], colors: dict[str, Any],
+                  empty: str) -> None:
     rounds = sorted(per_round)
-    keys = sorted({k for counts in per_round.values() for k in counts})
+    keys = [k for k in colors if any(counts.get(k) for counts in per_round.values())]
     if not rounds or not keys:
         ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
         ax.set_xticks([])
         return
     bottom = [0] * len(rounds)
-    for key, color in zip(keys, _colors(len(keys)), strict=True):
+    for key in keys:
         heights = [per_round[r].get(key, 0) for r in rounds]
-        ax.bar(rounds, heights, bottom=bottom, color=color, label=key)
+        ax.bar(rounds, heights, bottom=bottom, color=colors[key], label=key)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     ax.set_xticks(rounds)
     ax.set_xlabel("round")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def _per_run_bars(runs: Sequence[RunRecord], data: list[dict[int, dict[str, int]]], title: str,
                   ylabel: str, empty: str) -> str:
+    keys = sorted({k for per_round in data for counts in per_round.values() for k in counts})
+    colors = dict(zip(keys, _colors(len(keys)), strict=True))  # one colour per key everywhere
     fig, axes = _figure(width=max(7.0, 4.0 * len(runs)), ncols=len(runs))
     for ax, run, per_round in zip(axes, runs, data, strict=True):
-        _stacked_bars(ax, per_round, empty)
+        _stacked_bars(ax, per_round, colors, empty)
         ax.set_ylabel(ylabel)
         ax.set_title(run.label if len(runs) > 1 else title, fontsize="medium")
     if len(runs) > 1:
