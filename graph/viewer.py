@@ -67,7 +67,8 @@ def report_files(run_dir: Path) -> dict[str, Any]:
 def _graph_svg(log: RunLog) -> tuple[Markup, list[dict[str, Any]]]:
     diagram = parse_mermaid(log.graph_mmd)
     totals = log.total_calls()
-    badges = {role: f"{c.calls} calls · {c.tokens:,} tok" for role, c in totals.items()}
+    badges = {role: f"{c.calls} call{'s' if c.calls != 1 else ''} · {c.tokens:,} tok"
+              for role, c in totals.items()}
     visited = {node for entry in log.rounds for node in entry.nodes} | set(totals) | {
         "__start__", "__end__"}
     if log.stop_reason:

@@ -33,6 +33,7 @@ def test_page_escapes_llm_text_and_shows_every_round(tmp_path: Path) -> None:
     assert "Reviewer&#39;s memo on rounds 1 to 1" in page
     assert '<mark class="ent">Anna Berg<sub>PER</sub></mark>' in page
     assert 'href="/files/report.html"' in page and 'src="/files/plots/f1.png"' in page
+    assert '<iframe class="report" src="/files/report.html" sandbox' in page
     assert "http://" not in page and "https://" not in page, "nothing loaded from the network"
 
 
