@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from graph.config import RunConfig
+from graph.rundir import RunDir
 from student import DEFAULT_STUDENT
-from tasks import TASKS, UserError, resolve_data_dir
+from tasks import TASKS, UserError, get_task, load_task_data, resolve_data_dir
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 # name -> (module, function taking argv and returning an exit code)
@@ -80,6 +81,16 @@ def _seed_list(text: str) -> list[int]:
     return sorted(seeds)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
+    return value
+
+
 def _k_shot(text: str) -> int | None:
     return None if text == "all" else _positive(text)
 
@@ -104,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local-model", default="", help="embedded teacher model name or .gguf path")
     p.add_argument("--max-concurrency", type=_positive, default=8,
                    help="LLM requests in flight at once, shared by all roles")
+    p.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="how long one LLM request may take before it is retried")
     p.add_argument("--budget-tokens", type=_positive, default=None,
                    help="stop starting rounds once this many teacher tokens are spent")
     p.add_argument("--structured-method", default="json_object",
@@ -171,6 +184,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         k_shot=args.k_shot, rounds=args.rounds, samples_per_round=args.samples_per_round,
         seed=args.seed, student=args.student, teacher=kind, model=model, base_url=base_url,
         local_model=args.local_model, max_concurrency=args.max_concurrency,
+        timeout_s=args.timeout,
         budget_tokens=args.budget_tokens, structured_method=args.structured_method,
         use_cache=not args.no_cache, llm_critic=not args.no_llm_critic, reviewer=args.reviewer,
         patience=args.patience, seed_steps=args.train_steps, round_steps=args.round_steps,
@@ -184,7 +198,9 @@ def resume_config(args: argparse.Namespace) -> RunConfig:
     """The stored config of the run in ``--resume DIR`` (a different --task is an error)."""
     config = RunConfig.from_file(Path(args.resume) / "config.json")
     if args.task and args.task != config.task:
-        raise UserError(f"{args.resume} is a run of task {config.task!r}, not {args.task!r}")
+        raise UserError(f"{args.resume} is a run of task {config.task!r}, not {args.task!r}; "
+                        f"resume it without --task, or start a {args.task} run with another "
+                        "--run-dir")
     return config
 
 
@@ -230,6 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = resume_config(args) if args.resume else config_from_args(args)
         run_dir = config.run_dir
+        # bad input fails here, in a second, before torch and transformers are imported
+        if not args.resume:
+            RunDir(Path(config.run_dir)).refuse_existing_run()
+        data = load_task_data(get_task(config.task), Path(config.data_dir))
         _quiet_libraries()
         from graph.run import run_loop
         from teacher import TeacherUnavailable
@@ -247,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     per_run=lambda result: print_summary(result, TASKS[config.task].kind))
             result = asyncio.run(run_loop(
                 config, resume=bool(args.resume), api_key=os.environ.get("OPENAI_API_KEY", "")
-                or "unused", show_progress=not args.quiet,
+                or "unused", show_progress=not args.quiet, data=data,
             ))
         except TeacherUnavailable as exc:
             raise UserError(f"{exc}; resume later with: python main.py --resume {run_dir}"

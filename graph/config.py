@@ -30,6 +30,7 @@ class RunConfig:
     base_url: str = ""
     local_model: str = ""
     max_concurrency: int = 8
+    timeout_s: float = 60.0  # seconds one LLM request may take before the SDK retries it
     budget_tokens: int | None = None
     structured_method: Literal["json_schema", "function_calling", "json_object"] = "json_object"
     use_cache: bool = True
@@ -70,6 +71,8 @@ class RunConfig:
             known = {f.name for f in dataclasses.fields(cls)}
             return cls(**{k: v for k, v in raw.items() if k in known})
         except FileNotFoundError:
-            raise UserError(f"{path.parent} is not a run directory (no config.json)") from None
+            raise UserError(f"{path.parent} is not a run directory (no config.json); --resume "
+                            "takes the --run-dir of an earlier run") from None
         except (json.JSONDecodeError, TypeError) as exc:
-            raise UserError(f"{path}: unreadable run config ({exc})") from None
+            raise UserError(f"{path}: unreadable run config ({exc}); this run cannot be resumed, "
+                            "start a new one with another --run-dir") from None

@@ -17,7 +17,7 @@ from graph.config import RunConfig
 from graph.context import RunContext
 from graph.progress import ProgressDisplay
 from graph.rundir import RunDir
-from tasks import UserError, get_task, load_task_data, sample_k_shot
+from tasks import TaskData, UserError, get_task, load_task_data, sample_k_shot
 from teacher import ResponseCache, TeacherClient, TeacherSettings, default_cache_path
 
 THREAD = {"configurable": {"thread_id": "evokd"}}
@@ -39,13 +39,10 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
     run_dir = RunDir(Path(config.run_dir))
     if resume:
         if not run_dir.config.exists():
-            raise UserError(f"{run_dir.path} is not a run directory (no config.json)")
+            raise UserError(f"{run_dir.path} is not a run directory (no config.json); --resume "
+                            "takes the --run-dir of an earlier run")
         return run_dir
-    if run_dir.checkpoints.exists():
-        raise UserError(
-            f"{run_dir.path} already holds a run; continue it with --resume {run_dir.path} "
-            "or choose another --run-dir"
-        )
+    run_dir.refuse_existing_run()
     run_dir.path.mkdir(parents=True, exist_ok=True)
     run_dir.write_text(run_dir.config, config.to_json())
     return run_dir
@@ -81,7 +78,7 @@ async def open_teacher(
             base_url=base_url, model=model, api_key=api_key,
             max_concurrency=config.max_concurrency, structured_method=config.structured_method,
             temperature=config.temperature, seed=config.seed,
-            budget_tokens=config.budget_tokens,
+            budget_tokens=config.budget_tokens, timeout_s=config.timeout_s,
         )
         _record_teacher(run_dir, {**info, **settings.public_dict()})
         cache = ResponseCache(default_cache_path()) if config.use_cache else None
@@ -100,11 +97,13 @@ def _summarise(node: str, update: Any) -> dict[str, Any]:
 
 
 async def run_loop(
-    config: RunConfig, *, resume: bool = False, api_key: str = "", show_progress: bool = True
+    config: RunConfig, *, resume: bool = False, api_key: str = "", show_progress: bool = True,
+    data: TaskData | None = None,
 ) -> RunResult:
-    """Run (or resume) the loop described by ``config``; returns the metrics per round."""
+    """Run (or resume) the loop described by ``config`` (on ``data`` when the caller has
+    loaded it already); returns the metrics per round."""
     spec = get_task(config.task)
-    data = load_task_data(spec, Path(config.data_dir))
+    data = data if data is not None else load_task_data(spec, Path(config.data_dir))
     seed_set = sample_k_shot(spec, data.train, config.k_shot, config.seed)
     if not seed_set:
         raise UserError(f"the k-shot draw found no examples in {config.task}'s train split")
@@ -122,9 +121,13 @@ async def run_loop(
                                  run_dir=run_dir, teacher=teacher, leak_keys=leak_keys,
                                  progress=progress)
             snapshot = await graph.aget_state(THREAD)
-            if resume and snapshot.values and not snapshot.next:
+            # finished = no task left in the step; ``next`` alone also empties when a process
+            # died after the step's tasks had finished but before the next checkpoint
+            if resume and snapshot.values and not snapshot.tasks:
                 progress.say(f"{run_dir.path}: this run has already finished")
             else:
+                if resume and teacher is not None:  # tokens so far include earlier processes'
+                    teacher.ledger.carry_over(run_dir.traced_tokens())
                 run_dir.append_trace({"event": "run_start", "resume": resume,
                                       "task": config.task})
                 async for mode, chunk in graph.astream(

@@ -13,7 +13,8 @@ def _read_lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8").split("\n")  # not splitlines: JSON may hold U+2028
     except FileNotFoundError as exc:
-        raise UserError(f"data file not found: {path}") from exc
+        raise UserError(f"data file not found: {path}; each task folder needs its train, dev and "
+                        "test files") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8") from exc
 
@@ -64,7 +65,8 @@ def read_jsonl(path: Path, label_names: tuple[str, ...]) -> list[Example]:
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg}); write one JSON object "
+                            "a line") from exc
         if not isinstance(record, dict) or "text" not in record or "label" not in record:
             raise UserError(f'{path}:{number}: expected an object with "text" and "label"')
         label = record["label"]
@@ -91,5 +93,5 @@ def read_split(spec: TaskSpec, path: Path) -> list[Example]:
     else:
         examples = read_jsonl(path, spec.jsonl_label_ids or spec.labels)
     if not examples:
-        raise UserError(f"{path}: the split is empty")
+        raise UserError(f"{path}: the split is empty; it needs at least one example")
     return examples

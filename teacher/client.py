@@ -333,7 +333,7 @@ class TeacherClient:
         if isinstance(exc, openai.APITimeoutError):
             return TeacherUnavailable(
                 f"the LLM endpoint {url} did not answer within {s.timeout_s:g}s "
-                f"({retries} retries): check that it is up, or raise the timeout"
+                f"({retries} retries): check that it is up, or raise --timeout"
             )
         if isinstance(exc, openai.APIConnectionError):
             return TeacherUnavailable(
@@ -400,7 +400,7 @@ def _validate(reply: _Reply, schema: type[T], check: Callable[[T], None] | None)
         raise _InvalidReply(f"the model refused: {raw[10:300]}", raw)
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         try:
             data = extract_json(raw)
         except ValueError as exc:
@@ -411,6 +411,11 @@ def _validate(reply: _Reply, schema: type[T], check: Callable[[T], None] | None)
     except ValidationError as exc:
         reason = f"{cut}the JSON does not match the schema: {_describe(exc)}"
         raise _InvalidReply(reason, raw) from None
+    if isinstance(data, dict) and schema.model_fields and not _expected_keys(schema) & set(data):
+        # a schema whose fields all have defaults turns {} or {"answer": ...} into an empty reply
+        reason = (f"{cut}the JSON object has none of the expected keys "
+                  f"({', '.join(sorted(_expected_keys(schema)))})")
+        raise _InvalidReply(reason, raw)
     if check is not None:
         try:
             check(value)
@@ -427,6 +432,11 @@ def _wrap_bare_list(data: Any, schema: type[BaseModel]) -> Any:
         if get_origin(info.annotation) is list or info.annotation is list:
             return {info.alias or name: data}
     return data
+
+
+def _expected_keys(schema: type[BaseModel]) -> set[str]:
+    """The top-level keys a reply for ``schema`` may use (field names and aliases)."""
+    return {key for name, info in schema.model_fields.items() for key in (name, info.alias) if key}
 
 
 def _describe(exc: ValidationError, limit: int = 8) -> str:

@@ -23,6 +23,13 @@ def extract_json(text: str) -> Any:
     unquoted keys and Python's True/False/None. Raises ``ValueError`` when nothing parses.
     A value nested inside an unparseable (e.g. truncated) one is never returned on its own.
     """
+    try:
+        return _extract(text)
+    except RecursionError:  # "[[[[..." from a model stuck in a loop
+        raise ValueError("the reply is nested too deeply to parse") from None
+
+
+def _extract(text: str) -> Any:
     stripped = text.strip()
     if not stripped:
         raise ValueError("the reply is empty")

@@ -40,6 +40,7 @@ class TokenLedger:
     ``calls`` counts replies fetched from the server, ``cache_hits`` replies replayed from the
     cache; both carry their tokens so a rerun from cache takes the same budget decisions.
     ``failed_calls`` counts requests that got no reply (HTTP errors after the SDK's retries).
+    ``carried_tokens`` are tokens an earlier process of the same run spent (``carry_over``).
     """
 
     def __init__(self) -> None:
@@ -47,6 +48,11 @@ class TokenLedger:
         self.by_role: dict[str, Usage] = {}
         self.by_round: dict[int, Usage] = {}
         self.failed_calls = 0
+        self.carried_tokens = 0
+
+    def carry_over(self, tokens: int) -> None:
+        """Count ``tokens`` spent before this process (a resumed run) in ``total_tokens``."""
+        self.carried_tokens += max(0, int(tokens))
 
     def record(
         self,
@@ -71,8 +77,8 @@ class TokenLedger:
 
     @property
     def total_tokens(self) -> int:
-        """All prompt plus completion tokens so far."""
-        return self.total.total_tokens
+        """All prompt plus completion tokens so far (carried-over tokens included)."""
+        return self.total.total_tokens + self.carried_tokens
 
     @property
     def prompt_tokens(self) -> int:
@@ -98,6 +104,8 @@ class TokenLedger:
         """JSON-ready summary for metrics.jsonl (round keys are strings)."""
         return {
             **self.total.as_dict(),
+            "total_tokens": self.total_tokens,
+            "carried_tokens": self.carried_tokens,
             "failed_calls": self.failed_calls,
             "by_role": {role: u.as_dict() for role, u in sorted(self.by_role.items())},
             "by_round": {str(r): u.as_dict() for r, u in sorted(self.by_round.items())},

@@ -19,7 +19,7 @@ from tests.fake_openai import FakeOpenAI, Responder
 
 FakeOpenAIFactory = Callable[..., FakeOpenAI]
 
-pytest_plugins = ("tests.tiny",)  # tiny_backbone, tiny_data fixtures
+pytest_plugins = ("tests.tiny", "tests.reliability")  # tiny_*, reference_run fixtures
 
 
 @pytest.fixture(autouse=True)

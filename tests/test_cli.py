@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,11 @@ from tests.tiny import copy_subset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path = ROOT, env_extra: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], text: str) -> None:
@@ -26,56 +30,137 @@ def _assert_one_line_error(result: subprocess.CompletedProcess[str], text: str) 
     assert text in lines[0], lines[0]
 
 
+def _conll(root: Path, split: str = "train") -> Path:
+    return root / "conll03" / f"{split}.txt"
+
+
+def _sst2(root: Path, split: str = "train") -> Path:
+    return root / "sst2" / f"{split}.jsonl"
+
+
+def _insert_line(path: Path, index: int, line: str) -> None:
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines.insert(index, line)
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _fake_run(root: Path, task: str = "conll03", checkpoints: bool = False) -> Path:
+    """A run directory as an earlier run leaves it (config.json, maybe checkpoints)."""
+    from graph.config import RunConfig
+
+    run = root / "old-run"
+    run.mkdir()
+    config = RunConfig(task=task, run_dir=str(run), data_dir=str(root), rounds=0)
+    (run / "config.json").write_text(config.to_json(), encoding="utf-8")
+    if checkpoints:
+        (run / "checkpoints.sqlite").write_bytes(b"")
+    return run
+
+
+def _remove(path: Path) -> Path:
+    path.unlink()
+    return path
+
+
+def _write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+NER = ("--task", "conll03", "--rounds", "0")
+CLS = ("--task", "sst2", "--rounds", "0")
+
+
+def _on_data(task_args: tuple[str, ...], damage: Callable[[Path], object]
+             ) -> Callable[[Path], list[str]]:
+    """A case that damages the copied data, then runs ``task_args`` on it."""
+    def prepare(root: Path) -> list[str]:
+        damage(root)
+        return [*task_args, "--data-dir", str(root)]
+    return prepare
+
+
+# id -> (prepare(data root) -> argv, the error line must contain each of these texts);
+# every message says what is wrong and what to do about it
+CASES = {
+    "unknown task": (lambda r: ["--task", "conll99"],
+                     ["unknown task 'conll99'", "choose one of: ag_news, conll03"]),
+    "no task": (lambda r: ["--rounds", "0"], ["--task is required (or --resume DIR)"]),
+    "no data dir": (lambda r: [*NER, "--data-dir", str(r / "none")],
+                    ["does not exist", "pass --data-dir or set EVOKD_DATA_DIR"]),
+    "task not in data dir": (lambda r: ["--task", "imdb", "--rounds", "0", "--data-dir", str(r)],
+                             ["no data for task 'imdb'", "pass --data-dir"]),
+    "missing split": (_on_data(NER, lambda r: _remove(_conll(r, "dev"))),
+                      ["data file not found", "dev.txt", "needs its train, dev and test"]),
+    "empty file": (_on_data(NER, lambda r: _write(_conll(r, "test"), "")),
+                   ["test.txt: the split is empty", "at least one example"]),
+    "only DOCSTART": (_on_data(NER, lambda r: _write(_conll(r, "dev"), "-DOCSTART- -X- -X- O\n\n")),
+                      ["dev.txt: the split is empty"]),
+    "not UTF-8": (_on_data(CLS, lambda r: _write(_sst2(r), "caf\u00e9".encode("latin-1"))),
+                  ["train.jsonl: not UTF-8 text (byte 3)", "convert it to UTF-8"]),
+    "malformed CoNLL line": (_on_data(NER, lambda r: _insert_line(_conll(r), 5, "lonely")),
+                             ["train.txt:6: malformed CoNLL line 'lonely'",
+                              "expected 'token ... TAG'"]),
+    "unknown CoNLL tag": (_on_data(NER, lambda r: _insert_line(_conll(r), 5, "Oslo NN O B-CITY")),
+                          ["train.txt:6: unknown tag 'B-CITY'", "expected one of B-LOC"]),
+    "wrong JSONL label": (_on_data(CLS, lambda r: _insert_line(
+        _sst2(r, "dev"), 0, '{"text": "fine", "label": "neutral"}')),
+        ["dev.jsonl:1: unknown label 'neutral'", "one of negative, positive"]),
+    "JSONL label index out of range": (_on_data(CLS, lambda r: _insert_line(
+        _sst2(r, "test"), 2, '{"text": "fine", "label": 7}')),
+        ["test.jsonl:3: unknown label 7", "expected 0-1"]),
+    "JSONL not JSON": (_on_data(CLS, lambda r: _insert_line(_sst2(r), 0, "{text: fine")),
+                       ["train.jsonl:1: not valid JSON", "one JSON object a line"]),
+    "JSONL without text": (_on_data(CLS, lambda r: _insert_line(_sst2(r), 0, '{"label": 1}')),
+                           ['expected an object with "text" and "label"']),
+    "resume of no run": (lambda r: ["--resume", str(r)],
+                         ["is not a run directory", "--run-dir of an earlier run"]),
+    "resume with broken config": (lambda r: ["--resume", str(_write(
+        _fake_run(r) / "config.json", "{broken").parent)],
+        ["unreadable run config", "start a new one with another --run-dir"]),
+    "resume of another task's run": (lambda r: ["--resume", str(_fake_run(r)), "--task", "sst2"],
+                                     ["is a run of task 'conll03', not 'sst2'",
+                                      "resume it without --task"]),
+    "run dir of an existing run": (lambda r: [*NER, "--data-dir", str(r), "--run-dir",
+                                              str(_fake_run(r, checkpoints=True))],
+                                   ["already holds a run", "--resume", "another --run-dir"]),
+}
+FLAGS = {  # flag value -> the error; out-of-range numbers and non-numbers alike
+    ("--rounds", "-1"): "argument --rounds: expected a number >= 0, got -1",
+    ("--rounds", "three"): "argument --rounds: expected a whole number, got 'three'",
+    ("--k-shot", "0"): "argument --k-shot: expected a number >= 1, got 0",
+    ("--k-shot", "1.5"): "argument --k-shot: expected a whole number, got '1.5'",
+    ("--seed", "-1"): "argument --seed: expected a number >= 0, got -1",
+    ("--max-concurrency", "0"): "argument --max-concurrency: expected a number >= 1, got 0",
+    ("--max-concurrency", "x"): "argument --max-concurrency: expected a whole number",
+    ("--samples-per-round", "0"): "argument --samples-per-round: expected a number >= 1",
+    ("--budget-tokens", "0"): "argument --budget-tokens: expected a number >= 1, got 0",
+    ("--timeout", "0"): "argument --timeout: expected a number of seconds > 0, got 0",
+    ("--timeout", "nan"): "argument --timeout: expected a number of seconds > 0",
+    ("--teacher", "gpt"): "argument --teacher: invalid choice: 'gpt'",
+}
+for (flag, value), text in FLAGS.items():
+    CASES[f"{flag} {value}"] = (lambda r, f=flag, v=value: ["--task", "conll03", f, v],
+                               [text, "(see --help)"])
+
+
 @pytest.fixture
-def broken_data(tmp_path: Path) -> Path:
+def data_root(tmp_path: Path) -> Path:
     copy_subset("conll03", tmp_path, {"train": 30, "dev": 5, "test": 5})
+    copy_subset("sst2", tmp_path, {"train": 30, "dev": 5, "test": 5})
     return tmp_path
 
 
-def test_unknown_task() -> None:
-    _assert_one_line_error(_cli("--task", "conll99"), "unknown task 'conll99'")
-
-
-def test_missing_task_flag() -> None:
-    _assert_one_line_error(_cli("--rounds", "0"), "--task is required")
-
-
-def test_missing_data_dir(tmp_path: Path) -> None:
-    result = _cli("--task", "conll03", "--rounds", "0", "--data-dir", str(tmp_path / "none"))
-    _assert_one_line_error(result, "does not exist; pass --data-dir or set EVOKD_DATA_DIR")
-
-
-def test_task_missing_from_data_dir(tmp_path: Path) -> None:
-    result = _cli("--task", "sst2", "--rounds", "0", "--data-dir", str(tmp_path))
-    _assert_one_line_error(result, "no data for task 'sst2'")
-
-
-def test_malformed_conll_line_says_file_and_line(broken_data: Path) -> None:
-    train = broken_data / "conll03" / "train.txt"
-    lines = train.read_text().split("\n")
-    lines.insert(5, "lonely")
-    train.write_text("\n".join(lines))
-    result = _cli("--task", "conll03", "--rounds", "0", "--data-dir", str(broken_data))
-    _assert_one_line_error(result, f"{train}:6: malformed CoNLL line 'lonely'")
-
-
-def test_empty_split(broken_data: Path) -> None:
-    (broken_data / "conll03" / "dev.txt").write_text("-DOCSTART- -X- -X- O\n\n")
-    result = _cli("--task", "conll03", "--rounds", "0", "--data-dir", str(broken_data))
-    _assert_one_line_error(result, "dev.txt: the split is empty")
-
-
-@pytest.mark.parametrize("flag, value, text", [
-    ("--rounds", "three", "argument --rounds: expected a whole number, got 'three'"),
-    ("--k-shot", "1.5", "argument --k-shot: expected a whole number, got '1.5'"),
-    ("--k-shot", "0", "argument --k-shot: expected a number >= 1, got 0"),
-    ("--seed", "-1", "argument --seed: expected a number >= 0, got -1"),
-    ("--max-concurrency", "x", "argument --max-concurrency: expected a whole number"),
-    ("--teacher", "gpt", "argument --teacher: invalid choice: 'gpt'"),
-])
-def test_bad_flag_values(flag: str, value: str, text: str) -> None:
-    _assert_one_line_error(_cli("--task", "conll03", flag, value), text)
-
-
-def test_resume_of_a_folder_that_is_no_run(tmp_path: Path) -> None:
-    _assert_one_line_error(_cli("--resume", str(tmp_path)), "is not a run directory")
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_and_exit_2(case: str, data_root: Path) -> None:
+    prepare, texts = CASES[case]
+    result = _cli(*prepare(data_root), env_extra={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and lines[0].startswith("evokd: error: ")
+    for text in texts:
+        assert text in lines[0], lines[0]
