@@ -51,9 +51,9 @@ def test_thirty_percent_faults_accept_exactly_what_a_fault_free_run_accepts(
     run_dir = tmp_path / "run"
     assert main.main(loop_args(server.base_url, run_dir, tiny_backbone, tiny_data)) == 0
 
-    injected = sum(faulty.faults.values())
-    assert injected >= 10, faulty.faults
-    assert set(faulty.faults) & set(TRANSPORT_FAULTS) and set(faulty.faults) & set(CONTENT_FAULTS)
+    # about 40 requests: some 12 faults expected; which ones depends on the prompts' hashes
+    assert sum(faulty.faults.values()) >= 5, faulty.faults
+    assert set(faulty.faults) & set(TRANSPORT_FAULTS), faulty.faults
     # the same accepted samples (texts, stances, tags), none lost, none doubled
     assert accepted(run_dir) == reference_run.samples
     assert metric_rounds(run_dir) == list(range(ROUNDS + 1))
@@ -61,8 +61,10 @@ def test_thirty_percent_faults_accept_exactly_what_a_fault_free_run_accepts(
     assert [(r["round"], r["kept"], r["dropped"]) for r in read_metrics(run_dir)] == kept
     events = trace_events(run_dir)
     assert not [e for e in events if e["event"] == "drop" and e["reason"] == "malformed_reply"]
+    # a content fault or a truncated body is one failed try in the trace; the SDK retries the
+    # other transport faults below it, unseen
     failed = [e for e in events if e["event"] == "llm_call" and not e["ok"]]
-    assert failed, "content faults and truncated bodies show up in the trace as failed tries"
+    assert len(failed) == sum(faulty.faults[k] for k in (*CONTENT_FAULTS, "truncated"))
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
