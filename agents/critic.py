@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agents.critic_rules import RuleCritic, leak_check
 from agents.drops import make_drop, reply_error_drop
@@ -31,6 +31,14 @@ class Verdicts(BaseModel):
     """One verdict per sample index."""
 
     verdicts: list[Verdict] = Field(default_factory=list)
+
+    @field_validator("verdicts", mode="before")
+    @classmethod
+    def _bare_booleans(cls, value: Any) -> Any:
+        """Accept ``[true, false, ...]`` (small models often drop the objects) as verdicts."""
+        if isinstance(value, list) and value and all(isinstance(v, bool) for v in value):
+            return [{"index": i, "ok": v} for i, v in enumerate(value)]
+        return value
 
 
 async def criticize(

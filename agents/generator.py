@@ -6,10 +6,11 @@ for the target labels with no analysis and no history in the prompt.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agents.drops import MAX_WORDS, make_drop, reply_error_drop, word_count
 from agents.formatting import delimit, example_views, format_samples
@@ -18,6 +19,7 @@ from prompts import render_messages
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 
+_PLACEHOLDER = re.compile(r"^\s*<[a-z_ ]{1,20}>\s*")
 ROLE = "generator"
 Stance = Literal["easy", "hard", "plain"]
 MAX_SEEDS = 3
@@ -27,6 +29,12 @@ class Texts(BaseModel):
     """New texts, one string each."""
 
     texts: list[str] = Field(default_factory=list)
+
+    @field_validator("texts")
+    @classmethod
+    def _strip_placeholders(cls, texts: list[str]) -> list[str]:
+        """Drop a leading schema placeholder such as ``<string>`` that small models copy."""
+        return [_PLACEHOLDER.sub("", text) for text in texts]
 
 
 def target_labels(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance) -> list[str]:
