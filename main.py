@@ -28,6 +28,12 @@ from student import DEFAULT_STUDENT
 from tasks import TASKS, UserError, get_task, load_task_data, resolve_data_dir
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+# The embedded CPU teacher writes a few tokens per second: smaller defaults keep a default
+# run near 15 minutes on 2 cores. Flags override them.
+LOCAL_ROUNDS, LOCAL_SAMPLES = 2, 8
+# It also answers one request at a time: two in flight keep it busy, and a queued request
+# may wait minutes on a loaded CPU.
+LOCAL_CONCURRENCY, LOCAL_TIMEOUT_S = 2, 900.0
 # name -> (module, function taking argv and returning an exit code)
 SUBCOMMANDS = {
     "serve-teacher": ("teacher.local", "serve_main"),
@@ -102,9 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=None, help=f"one of: {', '.join(sorted(TASKS))}")
     p.add_argument("--k-shot", type=_k_shot, default=1, metavar="K|all",
                    help="seed examples per label (or 'all': the full train split)")
-    p.add_argument("--rounds", type=_non_negative, default=3, help="loop rounds (0 = seed only)")
-    p.add_argument("--samples-per-round", type=_positive, default=16,
-                   help="texts the generator writes per round (half easy, half hard)")
+    p.add_argument("--rounds", type=_non_negative, default=None,
+                   help="loop rounds (0 = seed only); default 3, or 2 with the local teacher")
+    p.add_argument("--samples-per-round", type=_positive, default=None,
+                   help="texts the generator writes per round (half easy, half hard); "
+                   "default 16, or 8 with the local teacher")
     p.add_argument("--seed", type=_non_negative, default=1)
     p.add_argument("--student", default=DEFAULT_STUDENT, help="HF model id or local path")
     p.add_argument("--teacher", choices=["openai", "local"], default=None,
@@ -113,14 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default $OPENAI_BASE_URL)")
     p.add_argument("--model", default=None, help="teacher model (default $EVOKD_MODEL)")
     p.add_argument("--local-model", default="", help="embedded teacher model name or .gguf path")
-    p.add_argument("--max-concurrency", type=_positive, default=8,
+    p.add_argument("--max-concurrency", type=_positive, default=None,
                    help="LLM requests in flight at once, shared by all roles")
-    p.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="how long one LLM request may take before it is retried")
     p.add_argument("--budget-tokens", type=_positive, default=None,
                    help="stop starting rounds once this many teacher tokens are spent")
-    p.add_argument("--structured-method", default="json_object",
-                   choices=["json_object", "json_schema", "function_calling"])
+    p.add_argument("--structured-method", default=None,
+                   choices=["json_object", "json_schema", "function_calling"],
+                   help="default json_object, or json_schema with the local teacher "
+                   "(it repairs replies against the schema)")
     p.add_argument("--no-cache", action="store_true", help="do not use the LLM response cache")
     p.add_argument("--no-llm-critic", action="store_true", help="critic uses rules only")
     p.add_argument("--reviewer", action="store_true",
@@ -164,6 +174,13 @@ def _teacher_kind(args: argparse.Namespace) -> str:
     return "openai" if configured else "local"
 
 
+def _default(value: int | None, kind: str, remote: int, local: int) -> int:
+    """A flag's value, else its default for the teacher kind (the local teacher is slow)."""
+    if value is not None:
+        return value
+    return local if kind == "local" else remote
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Turn parsed flags into a RunConfig (endpoint settings from flags, then environment)."""
     if not args.task:
@@ -181,11 +198,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     run_dir = args.run_dir or f"runs/{args.task}-{time.strftime('%Y%m%d-%H%M%S')}"
     return RunConfig(
         task=args.task, run_dir=run_dir, data_dir=str(resolve_data_dir(args.data_dir)),
-        k_shot=args.k_shot, rounds=args.rounds, samples_per_round=args.samples_per_round,
+        k_shot=args.k_shot, rounds=_default(args.rounds, kind, 3, LOCAL_ROUNDS),
+        samples_per_round=_default(args.samples_per_round, kind, 16, LOCAL_SAMPLES),
         seed=args.seed, student=args.student, teacher=kind, model=model, base_url=base_url,
-        local_model=args.local_model, max_concurrency=args.max_concurrency,
-        timeout_s=args.timeout,
-        budget_tokens=args.budget_tokens, structured_method=args.structured_method,
+        local_model=args.local_model,
+        max_concurrency=_default(args.max_concurrency, kind, 8, LOCAL_CONCURRENCY),
+        timeout_s=args.timeout or (LOCAL_TIMEOUT_S if kind == "local" else 60.0),
+        budget_tokens=args.budget_tokens, structured_method=args.structured_method or (
+            "json_schema" if kind == "local" else "json_object"),
         use_cache=not args.no_cache, llm_critic=not args.no_llm_critic, reviewer=args.reviewer,
         patience=args.patience, seed_steps=args.train_steps, round_steps=args.round_steps,
         batch_size=args.batch_size, strategy=args.strategy, easy=not args.no_easy,
