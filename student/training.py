@@ -49,6 +49,14 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[li
         buffer = buffer[size:]
 
 
+def _adamw(groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
+    """AdamW, fused where this torch build supports it (the step is several times faster)."""
+    try:
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(groups, lr=lr)
+
+
 def train_loop(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -67,7 +75,7 @@ def train_loop(
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
          "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
+    optimizer = _adamw(groups, settings.learning_rate)
     schedule = get_linear_schedule_with_warmup(
         optimizer, int(settings.warmup_ratio * total), total
     )
