@@ -56,6 +56,50 @@ def _problem(text: str, max_words: int) -> tuple[Literal["empty", "too_long"], s
     return None
 
 
+def generation_request(
+    template: str,
+    task: TaskSpec,
+    analysis: Mapping[str, Any],
+    *,
+    stance: Stance,
+    n: int,
+    round_no: int,
+    call: int,
+    intended_label: str | None,
+    seeds: Sequence[Mapping[str, Any]],
+    history: str,
+    max_history_chars: int,
+) -> tuple[list[dict[str, str]], dict[str, Any], int]:
+    """Messages, per-sample metadata and word cap of one generator call (also used by the
+    joint generator of ``--no-separate-labeling``)."""
+    if task.kind == "cls":
+        if intended_label not in task.labels:
+            raise ValueError(f"intended_label must be one of {list(task.labels)}")
+        seeds = sorted(seeds, key=lambda s: s.get("label") != intended_label)
+    else:
+        intended_label = None
+    max_words = MAX_WORDS[task.kind]
+    meta = {"stance": stance, "intended_label": intended_label, "call": call, "round": round_no}
+    analysis_view = {key: analysis.get(key) for key in ("summary", "weak_labels", "patterns")}
+    messages = render_messages(
+        template,
+        task=task,
+        stance=stance,
+        n=n,
+        max_words=max_words,
+        target_labels=target_labels(task, analysis, stance),
+        intended_label=intended_label,
+        analysis_block=(delimit(analysis_view, "analysis", max_chars=2500)
+                        if stance != "plain" else ""),
+        history_block=(delimit(history[-max_history_chars:], "history")
+                       if history.strip() and stance != "plain" else ""),
+        call=call,
+        seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
+    )
+
+    return messages, meta, max_words
+
+
 async def generate(
     client: TeacherClient,
     task: TaskSpec,
@@ -87,30 +131,12 @@ async def generate(
         raise ValueError(f"n must be >= 1, got {n}")
     if stance not in ("easy", "hard", "plain"):
         raise ValueError(f"stance must be 'easy', 'hard' or 'plain', not {stance!r}")
-    if task.kind == "cls":
-        if intended_label not in task.labels:
-            raise ValueError(f"intended_label must be one of {list(task.labels)}")
-        seeds = sorted(seeds, key=lambda s: s.get("label") != intended_label)
-    else:
-        intended_label = None
-    max_words = MAX_WORDS[task.kind]
-    meta = {"stance": stance, "intended_label": intended_label, "call": call, "round": round_no}
-    analysis_view = {key: analysis.get(key) for key in ("summary", "weak_labels", "patterns")}
-    messages = render_messages(
-        f"{ROLE}_{task.kind}",
-        task=task,
-        stance=stance,
-        n=n,
-        max_words=max_words,
-        target_labels=target_labels(task, analysis, stance),
-        intended_label=intended_label,
-        analysis_block=(delimit(analysis_view, "analysis", max_chars=2500)
-                        if stance != "plain" else ""),
-        history_block=(delimit(history[-max_history_chars:], "history")
-                       if history.strip() and stance != "plain" else ""),
-        call=call,
-        seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
+    messages, meta, max_words = generation_request(
+        f"{ROLE}_{task.kind}", task, analysis, stance=stance, n=n, round_no=round_no, call=call,
+        intended_label=intended_label, seeds=seeds, history=history,
+        max_history_chars=max_history_chars,
     )
+    intended_label = meta["intended_label"]
 
     def check(reply: Texts) -> None:
         problems = [

@@ -13,12 +13,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agents.align import align_entities, canonical_type, tokenize
-from agents.drops import MAX_WORDS, make_drop, reply_error_drop, word_count
-from agents.formatting import delimit, example_views, format_samples
-from agents.generator import MAX_SEEDS, Stance, target_labels
+from agents.drops import make_drop, reply_error_drop, word_count
+from agents.generator import Stance, generation_request
 from agents.labeler import Entity
 from agents.registry import AgentRole, register
-from prompts import render_messages
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 
@@ -102,31 +100,13 @@ async def generate_labelled(
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if task.kind == "cls":
-        if intended_label not in task.labels:
-            raise ValueError(f"intended_label must be one of {list(task.labels)}")
-        seeds = sorted(seeds, key=lambda s: s.get("label") != intended_label)
-    else:
-        intended_label = None
     schema: type[BaseModel] = NerSamples if task.kind == "ner" else ClsSamples
-    max_words = MAX_WORDS[task.kind]
-    meta = {"stance": stance, "intended_label": intended_label, "call": call, "round": round_no}
-    analysis_view = {key: analysis.get(key) for key in ("summary", "weak_labels", "patterns")}
-    messages = render_messages(
-        f"joint_generator_{task.kind}",
-        task=task,
-        stance=stance,
-        n=n,
-        max_words=max_words,
-        target_labels=target_labels(task, analysis, stance),
-        intended_label=intended_label,
-        analysis_block=(delimit(analysis_view, "analysis", max_chars=2500)
-                        if stance != "plain" else ""),
-        history_block=(delimit(history[-max_history_chars:], "history")
-                       if history.strip() and stance != "plain" else ""),
-        call=call,
-        seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
+    messages, meta, max_words = generation_request(
+        f"joint_generator_{task.kind}", task, analysis, stance=stance, n=n, round_no=round_no,
+        call=call, intended_label=intended_label, seeds=seeds, history=history,
+        max_history_chars=max_history_chars,
     )
+    intended_label = meta["intended_label"]
 
     def check(reply: Any) -> None:
         problems = [f"sample {i}: {p[1]}" for i, item in enumerate(reply.samples)

@@ -187,12 +187,13 @@ def _emit_drops(runtime: Ctx, round_no: int, drops: list[dict[str, Any]]) -> Non
 
 
 async def generator(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
-    """One generator call: a few easy or hard texts."""
+    """One generator call: a few easy or hard texts (or, with --no-separate-labeling, a few
+    samples written and labelled in the same call, which skip the labeler)."""
     ctx = runtime.context
-    if not ctx.config.separate_labeling:
-        return await _generate_labelled(job, runtime)
+    write, key = ((generate, "texts") if ctx.config.separate_labeling
+                  else (generate_labelled, "labelled"))
     try:
-        samples, dropped = await generate(
+        samples, dropped = await write(
             ctx.require_teacher(), ctx.spec, job["analysis"], stance=job["stance"], n=job["n"],
             round_no=job["round"], call=job["call"], intended_label=job["intended_label"],
             seeds=ctx.seed_set, history=job["history"], emit=runtime.stream_writer,
@@ -201,23 +202,7 @@ async def generator(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
     except BudgetExhausted:
         return {"stop_reason": "token budget spent"}
     _emit_drops(runtime, job["round"], dropped)
-    return {"texts": samples, "drops": dropped}
-
-
-async def _generate_labelled(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
-    """--no-separate-labeling: one call writes and labels the texts (no labeler calls)."""
-    ctx = runtime.context
-    try:
-        samples, dropped = await generate_labelled(
-            ctx.require_teacher(), ctx.spec, job["analysis"], stance=job["stance"], n=job["n"],
-            round_no=job["round"], call=job["call"], intended_label=job["intended_label"],
-            seeds=ctx.seed_set, history=job["history"], emit=runtime.stream_writer,
-            temperature=ctx.config.temperature,
-        )
-    except BudgetExhausted:
-        return {"stop_reason": "token budget spent"}
-    _emit_drops(runtime, job["round"], dropped)
-    return {"labelled": samples, "drops": dropped}
+    return {key: samples, "drops": dropped}
 
 
 async def gather(state: LoopState, runtime: Ctx) -> dict[str, Any]:
