@@ -238,7 +238,6 @@ async def critic(state: LoopState, runtime: Ctx) -> dict[str, Any]:
             use_llm=ctx.config.llm_critic, rules=ctx.config.critic, emit=runtime.stream_writer,
         )
     except BudgetExhausted:
-        kept, dropped = [], []
         return {"batch": [], "stop_reason": "token budget spent"}
     _emit_drops(runtime, round_no, dropped)
     batch = [{**{k: s[k] for k in SAMPLE_KEYS if k in s}, "round": round_no} for s in kept]

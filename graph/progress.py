@@ -43,8 +43,10 @@ class ProgressDisplay:
             self.console.print(text)
 
     def phase(self, description: str, total: int | None = None) -> None:
-        """Start a new bar (training, LLM calls)."""
+        """Start a new bar (training, LLM calls); a plain line when not on a terminal."""
         if self._bar is None:
+            if not self.quiet:
+                self.console.print(description)
             return
         if self._task is not None:
             self._bar.remove_task(self._task)
@@ -64,11 +66,12 @@ class ProgressDisplay:
         self.tokens += int(event.get("prompt_tokens") or 0) + int(
             event.get("completion_tokens") or 0
         )
+        info = f"{self.calls} calls, {in_flight} in flight, {self.tokens:,} tokens"
         if self._bar is not None and self._task is not None:
-            self._bar.update(
-                self._task, advance=0,
-                info=f"{self.calls} calls, {in_flight} in flight, {self.tokens:,} tokens",
-            )
+            self._bar.update(self._task, advance=0, info=info)
+        elif not self.quiet and time.monotonic() - self._last_line > 30:
+            self._last_line = time.monotonic()
+            self.console.print(f"  LLM: {info}")
 
 
 def stderr_is_terminal() -> bool:
