@@ -55,6 +55,7 @@ async def criticize(
     batch_size: int = 8,
     keep_unverified: bool = False,
     emit: Emit | None = None,
+    temperature: float | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Check labelled samples: rules first, then (``use_llm``) an LLM verdict per batch.
 
@@ -62,6 +63,7 @@ async def criticize(
     the dev/test texts. A batch whose verdict call fails is dropped as ``malformed_reply``
     (kept instead when ``keep_unverified``). ``rules=False`` (the ``--no-critic`` ablation)
     skips every check but the leakage check, which always runs, and the LLM verdict.
+    ``batch_size`` samples share one verdict call; ``temperature`` overrides the client's.
 
     Returns:
         ``(kept, dropped)``: kept samples unchanged; drops ``{"reason", "detail", "role",
@@ -75,7 +77,7 @@ async def criticize(
         return kept, dropped
     batches = [kept[i : i + batch_size] for i in range(0, len(kept), batch_size)]
     results = await asyncio.gather(
-        *(_judge(client, task, batch, round_no, emit) for batch in batches),
+        *(_judge(client, task, batch, round_no, emit, temperature) for batch in batches),
         return_exceptions=True,
     )
     verified: list[dict[str, Any]] = []
@@ -103,6 +105,7 @@ async def _judge(
     batch: list[dict[str, Any]],
     round_no: int,
     emit: Emit | None,
+    temperature: float | None,
 ) -> list[Verdict]:
     """One verdict per sample of ``batch``, in order."""
     messages = render_messages(
@@ -122,7 +125,8 @@ async def _judge(
                 f"Give exactly one verdict for each index from 0 to {len(batch) - 1}."
             )
 
-    reply = await client.ask(ROLE, messages, Verdicts, round_no=round_no, check=check, emit=emit)
+    reply = await client.ask(ROLE, messages, Verdicts, round_no=round_no, check=check, emit=emit,
+                             temperature=temperature)
     by_index = {v.index: v for v in reply.verdicts}
     return [by_index[i] for i in range(len(batch))]
 

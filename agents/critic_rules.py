@@ -72,10 +72,11 @@ class RuleCritic:
         """The first failed rule as ``(reason, detail)``, or None when the sample passes."""
         if not isinstance(sample, Mapping):
             return "malformed_sample", "sample is not an object"
-        problem = self._check_labels(sample)
-        if problem:
-            return problem
-        text = sample_text(sample)
+        return self._check_labels(sample) or self.check_text(sample_text(sample))
+
+    def check_text(self, text: str) -> tuple[DropReason, str] | None:
+        """The text rules alone (empty, length, leakage, seed copy, duplicate): they need no
+        labels, so the loop also runs them on generated texts before labelling."""
         norm = normalise(text)
         if not norm:
             return "empty", "no words"
@@ -143,12 +144,20 @@ class RuleCritic:
                 return f"similarity {ratio:.2f} with a seed example"
         return None
 
-    def filter(self, samples: Iterable[Any]) -> tuple[list[dict], list[dict]]:
-        """``(kept, dropped)``; kept samples are added to ``seen`` (so repeats are duplicates)."""
+    def filter(
+        self, samples: Iterable[Any], *, labels: bool = True
+    ) -> tuple[list[dict], list[dict]]:
+        """``(kept, dropped)``; kept samples are added to ``seen`` (so repeats are duplicates).
+
+        ``labels=False`` applies only the text rules (for texts not yet labelled).
+        """
         kept: list[dict] = []
         dropped: list[dict] = []
         for sample in samples:
-            problem = self.check(sample)
+            if labels or not isinstance(sample, Mapping):
+                problem = self.check(sample)
+            else:
+                problem = self.check_text(sample_text(sample))
             record = dict(sample) if isinstance(sample, Mapping) else {"value": repr(sample)}
             if problem:
                 dropped.append(make_drop(problem[0], problem[1], role="critic", sample=record))

@@ -48,6 +48,37 @@ def target_labels(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance) -
     return [label for label in task.labels if label not in weak] or list(task.labels)
 
 
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z0-9])")
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Inc|Corp|Ltd|Co|Gen|Sen|Rep|Gov|Prof|No|vs)|\b[A-Z])\.$"
+)
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` split after sentence-ending punctuation (not after common abbreviations)."""
+    parts: list[str] = []
+    for piece in _SENTENCE_BREAK.split(text.strip()):
+        if parts and _ABBREVIATION.search(parts[-1]):
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    return parts
+
+
+def fit_sentences(text: str, max_words: int) -> str:
+    """The leading whole sentences of ``text`` that fit in ``max_words`` words: small models
+    often run on past the one sentence asked for. ``text`` itself when it fits, or when even
+    its first sentence is too long."""
+    if word_count(text) <= max_words:
+        return text
+    kept: list[str] = []
+    for sentence in sentences(text):
+        if word_count(" ".join([*kept, sentence])) > max_words:
+            break
+        kept.append(sentence)
+    return " ".join(kept) if kept else text
+
+
 def _problem(text: str, max_words: int) -> tuple[Literal["empty", "too_long"], str] | None:
     if not text.strip():
         return "empty", "empty text"
@@ -124,8 +155,9 @@ async def generate(
 
     Returns:
         ``(samples, dropped)``: samples ``{"text", "stance", "intended_label", "call",
-        "round"}`` (``intended_label`` None for NER); dropped texts (empty, too long) and a
-        failed call (``malformed_reply``, raw reply kept) as drop records.
+        "round"}`` (``intended_label`` None for NER; a text that runs past the word cap keeps
+        its leading sentences that fit); dropped texts (empty, too long) and a failed call
+        (``malformed_reply``, raw reply kept) as drop records.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -140,7 +172,9 @@ async def generate(
 
     def check(reply: Texts) -> None:
         problems = [
-            f"text {i}: {p[1]}" for i, t in enumerate(reply.texts) if (p := _problem(t, max_words))
+            f"text {i}: {p[1]}"
+            for i, t in enumerate(reply.texts)
+            if (p := _problem(fit_sentences(t, max_words), max_words))
         ]
         if not reply.texts or 2 * len(problems) > len(reply.texts):
             raise ValueError(
@@ -163,6 +197,7 @@ async def generate(
         return [], [reply_error_drop(error, role=ROLE, sample=meta)]
     samples, dropped = [], []
     for text in reply.texts[:n]:
+        text = fit_sentences(text, max_words)
         problem = _problem(text, max_words)
         if problem:
             dropped.append(make_drop(*problem, role=ROLE, sample={"text": text, **meta}))

@@ -51,8 +51,11 @@ async def label(
     round_no: int,
     seeds: Sequence[Mapping[str, Any]] = (),
     emit: Emit | None = None,
+    temperature: float | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Label ``sample["text"]`` (other keys, e.g. stance and intended_label, are carried over).
+
+    ``temperature`` overrides the client's for this call (the loop labels greedily).
 
     Returns:
         ``([example], [])`` or ``([], [drop])``. NER example: ``{..., "text", "tokens",
@@ -74,9 +77,10 @@ async def label(
     )
     try:
         if task.kind == "ner":
-            example = await _label_ner(client, task, messages, tokens, round_no, emit)
+            example = await _label_ner(client, task, messages, tokens, round_no, emit,
+                                       temperature)
         else:
-            example = await _label_cls(client, task, messages, round_no, emit)
+            example = await _label_cls(client, task, messages, round_no, emit, temperature)
     except LLMReplyError as error:
         return [], [reply_error_drop(error, role=ROLE, sample=sample)]
     return [{**sample, "text": text, **example}], []
@@ -89,6 +93,7 @@ async def _label_ner(
     tokens: list[str],
     round_no: int,
     emit: Emit | None,
+    temperature: float | None,
 ) -> dict[str, Any]:
     def align(reply: NerLabels) -> tuple[list[str], list[dict[str, str]]]:
         return align_entities(tokens, [e.model_dump() for e in reply.entities], task.labels)
@@ -96,7 +101,8 @@ async def _label_ner(
     def check(reply: NerLabels) -> None:
         align(reply)
 
-    reply = await client.ask(ROLE, messages, NerLabels, round_no=round_no, check=check, emit=emit)
+    reply = await client.ask(ROLE, messages, NerLabels, round_no=round_no, check=check, emit=emit,
+                             temperature=temperature)
     tags, entities = align(reply)
     return {"tokens": tokens, "tags": tags, "entities": entities}
 
@@ -107,6 +113,7 @@ async def _label_cls(
     messages: list[dict[str, str]],
     round_no: int,
     emit: Emit | None,
+    temperature: float | None,
 ) -> dict[str, Any]:
     def check(reply: ClsLabel) -> None:
         if canonical_type(reply.label, task.labels) is None:
@@ -115,7 +122,8 @@ async def _label_cls(
                 + ", ".join(task.labels)
             )
 
-    reply = await client.ask(ROLE, messages, ClsLabel, round_no=round_no, check=check, emit=emit)
+    reply = await client.ask(ROLE, messages, ClsLabel, round_no=round_no, check=check, emit=emit,
+                             temperature=temperature)
     return {"label": canonical_type(reply.label, task.labels)}
 
 

@@ -34,12 +34,14 @@ class RunConfig:
     budget_tokens: int | None = None
     structured_method: Literal["json_schema", "function_calling", "json_object"] = "json_object"
     use_cache: bool = True
-    temperature: float = 0.8
+    temperature: float = 0.8  # the generator's (and analyst's) sampling temperature
+    judge_temperature: float = 0.0  # labeler and critic: greedy, so labels are the most likely
     # loop
     texts_per_call: int = 4
     patience: int = 2
     replay: int = 64
     llm_critic: bool = True
+    critic_batch: int = 8  # samples judged in one critic call
     reviewer: bool = False  # a reviewer memo replaces the raw history
     # student training
     seed_steps: int = 300

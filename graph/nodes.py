@@ -14,7 +14,7 @@ from langgraph.runtime import Runtime
 
 from agents.analyst import analyze
 from agents.critic import criticize
-from agents.critic_rules import sample_text, text_key
+from agents.critic_rules import RuleCritic, sample_text, text_key
 from agents.generator import generate, target_labels
 from agents.joint_generator import generate_labelled
 from agents.labeler import label
@@ -201,6 +201,11 @@ async def generator(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
         )
     except BudgetExhausted:
         return {"stop_reason": "token budget spent"}
+    if ctx.config.critic and samples:  # the critic's text rules, before paying for labels
+        samples, screened = RuleCritic(
+            ctx.spec, seeds=ctx.seed_set, leak_keys=ctx.leak_keys
+        ).filter(samples, labels=False)
+        dropped = [*dropped, *screened]
     _emit_drops(runtime, job["round"], dropped)
     return {key: samples, "drops": dropped}
 
@@ -219,6 +224,7 @@ async def labeler(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
         examples, dropped = await label(
             ctx.require_teacher(), ctx.spec, job["sample"], round_no=job["round"],
             seeds=ctx.seed_set, emit=runtime.stream_writer,
+            temperature=ctx.config.judge_temperature,
         )
     except BudgetExhausted:
         return {"stop_reason": "token budget spent"}
@@ -236,6 +242,7 @@ async def critic(state: LoopState, runtime: Ctx) -> dict[str, Any]:
             ctx.require_teacher(), ctx.spec, state.get("labelled", []), round_no=round_no,
             seeds=ctx.seed_set, seen=seen, leak_keys=ctx.leak_keys,
             use_llm=ctx.config.llm_critic, rules=ctx.config.critic, emit=runtime.stream_writer,
+            batch_size=ctx.config.critic_batch, temperature=ctx.config.judge_temperature,
         )
     except BudgetExhausted:
         return {"batch": [], "stop_reason": "token budget spent"}

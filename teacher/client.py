@@ -18,6 +18,7 @@ import functools
 import json
 import re
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_origin
@@ -66,6 +67,14 @@ class _InvalidReply(Exception):
         self.from_model = from_model  # False: malformed HTTP body, nothing to show the model
 
 
+
+def call_seed(seed: int | None, call_key: str) -> int | None:
+    """The sampling seed of one call: the run's seed mixed with ``call_key`` (stable across
+    processes), or None when the run sets no seed."""
+    if seed is None or not call_key:
+        return seed
+    return zlib.crc32(f"{seed}|{call_key}".encode()) & 0x7FFFFFFF
+
 class TeacherClient:
     """Ask the teacher LLM for structured replies; see ``ask``.
 
@@ -108,7 +117,9 @@ class TeacherClient:
             check: extra validator; raises ValueError with a readable message when invalid.
             emit: receives one ``llm_call`` trace event per attempt.
             temperature: overrides ``settings.temperature`` for this call.
-            call_key: makes otherwise identical requests distinct in the cache.
+            call_key: makes otherwise identical requests distinct in the cache, and gives
+                each call its own sampling seed (derived from ``settings.seed``) so that
+                similar prompts in different calls do not draw the same sample.
 
         Raises:
             LLMReplyError: no valid reply after ``validation_retries`` extra attempts, or the
@@ -183,10 +194,11 @@ class TeacherClient:
         """One reply for ``convo``: from the cache, else from the server (then cached)."""
         s = self.settings
         temp = s.temperature if temperature is None else temperature
+        seed = call_seed(s.seed, call_key)
         params = {
             "temperature": temp,
             "max_tokens": s.max_tokens,
-            "seed": s.seed,
+            "seed": seed,
             "method": s.structured_method,
             "call_key": call_key,
         }
@@ -200,6 +212,8 @@ class TeacherClient:
             )
         semaphore, llm = self._resources()
         kwargs = {**self._structured_kwargs(schema), "temperature": temp}
+        if seed is not None:
+            kwargs["seed"] = seed
         lc_messages = _to_langchain(convo)
         async with semaphore:
             if first_attempt:  # queued asks stop here once the budget is spent meanwhile

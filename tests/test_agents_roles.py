@@ -11,7 +11,7 @@ import pytest
 from agents.analyst import analyze
 from agents.critic import criticize
 from agents.critic_rules import text_key
-from agents.generator import generate
+from agents.generator import fit_sentences, generate
 from agents.labeler import label
 from tasks.spec import TaskSpec
 from teacher import BudgetExhausted, TeacherClient
@@ -146,6 +146,22 @@ async def test_generator_ner(client_for: MakeClient) -> None:
     assert "entity of the type(s) ORG" in prompt and '<example index="0">' in prompt
 
 
+def test_fit_sentences_keeps_the_leading_sentences_under_the_cap() -> None:
+    first = "Mr. Smith met Dr. J. Jones of the U.S. team in London ."
+    run_on = f"{first} Then he flew home . It " + " ".join(["rained"] * 40)
+    assert fit_sentences(run_on, 20) == f"{first} Then he flew home ."
+    assert fit_sentences(run_on, 12) == first
+    assert fit_sentences(run_on, 5) == run_on  # even the first sentence is too long
+    assert fit_sentences(first, 40) == first
+
+
+async def test_generator_trims_a_run_on_reply_to_the_cap(client_for: MakeClient) -> None:
+    run_on = "Siemens hired Anna Berg . " + " ".join(["Then"] + ["word"] * 44) + " ."
+    client, _ = client_for(Script(default=json.dumps({"texts": [run_on]})))
+    samples, dropped = await generate(client, NER, {}, stance="easy", n=1, round_no=1)
+    assert [s["text"] for s in samples] == ["Siemens hired Anna Berg ."] and not dropped
+
+
 async def test_generator_cls_fixes_label_and_malformed_reply(client_for: MakeClient) -> None:
     client, server = client_for(Script(default="Sure! Here are texts: 1. great"))
     samples, dropped = await generate(
@@ -251,6 +267,20 @@ async def test_critic(client_for: MakeClient) -> None:
     assert dropped[2]["reason"] == "llm_rejected" and "place" in dropped[2]["detail"]
     assert "missing verdicts for indexes [1]" in server.requests[1]["messages"][-1]["content"]
     assert "Leaked" not in json.dumps(server.requests)  # only rule-passing samples are shown
+
+
+async def test_critic_batch_size_and_temperature(client_for: MakeClient) -> None:
+    verdict = {"verdicts": [{"index": 0, "ok": True}]}
+    client, server = client_for(Script(default=json.dumps(verdict)))
+    samples = [
+        {"text": f"Bob met Ann {i} .", "tokens": ["Bob", "met", "Ann", str(i), "."],
+         "tags": ["B-PER", "O", "B-PER", "O", "O"]}
+        for i in range(3)
+    ]
+    kept, dropped = await criticize(client, NER, samples, round_no=1, batch_size=1,
+                                    temperature=0.0)
+    assert len(kept) == 3 and not dropped
+    assert server.calls == 3 and {r["temperature"] for r in server.requests} == {0.0}
 
 
 async def test_critic_malformed_reply_and_rules_only(client_for: MakeClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.critic_rules import check_rules, normalise, text_key
+from agents.critic_rules import RuleCritic, check_rules, normalise, text_key
 from agents.drops import DROP_REASONS
 from tasks.spec import TaskSpec
 
@@ -89,6 +89,18 @@ def test_seed_copy_by_similarity() -> None:
     near = {"text": "a stirring, funny and finally transporting reimagining", "label": "positive"}
     kept, dropped = check_rules(CLS, [near], seeds=[seed])
     assert reasons(dropped) == ["seed_copy"]
+
+
+def test_text_rules_alone_for_unlabelled_texts() -> None:
+    texts = [{"text": "Siemens hired Anna Berg ."}, {"text": "siemens hired anna berg"},
+             {"text": "EU rejects German call to boycott British lamb ."},
+             {"text": " ".join(["word"] * 41)}]
+    critic = RuleCritic(NER, seeds=[SEED_NER])
+    kept, dropped = critic.filter(texts, labels=False)
+    assert [k["text"] for k in kept] == ["Siemens hired Anna Berg ."]
+    assert reasons(dropped) == ["duplicate", "seed_copy", "too_long"]
+    kept, dropped = RuleCritic(NER).filter(texts[:1])  # with labels checked: no tokens
+    assert reasons(dropped) == ["malformed_sample"]
 
 
 def test_cls_rules() -> None:

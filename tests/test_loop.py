@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,27 @@ def test_token_budget_stops_the_loop(
     assert end[-1]["stop_reason"] == "token budget spent"
     # no call starts once the budget is spent (calls already queued may finish)
     assert metrics[-1]["tokens"] < 3000 + 8 * 1500
+
+
+def test_seed_copies_are_dropped_before_they_are_labelled(
+    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+) -> None:
+    copied: list[str] = []
+
+    def copying(request: dict[str, Any]) -> str:
+        system, user = request["messages"][0]["content"], request["messages"][1]["content"]
+        if "You write training" not in system:
+            return reply(request)
+        seed = json.loads(re.search(r'<example index="0">(.*?)</example>', user, re.S)[1])
+        copied.append(seed["text"])
+        texts = json.loads(reply(request))["texts"]
+        return json.dumps({"texts": [seed["text"], *texts[1:]]})
+
+    server = fake_openai(copying)
+    run_dir = tmp_path / "run"
+    assert run_main(server, run_dir, tiny_backbone, tiny_data, rounds=1) == 0
+    labelled = [SAMPLE_TAG.search(r["messages"][1]["content"])[1]
+                for r in _role_requests(server, "careful named-entity annotator")]
+    assert copied and labelled and not set(copied) & set(labelled)
+    drops = [e for e in read_jsonl(run_dir / "trace.jsonl") if e["event"] == "drop"]
+    assert Counter(d["reason"] for d in drops)["seed_copy"] == len(copied)

@@ -20,6 +20,7 @@ from teacher import (
     TeacherClient,
     TeacherUnavailable,
 )
+from teacher.client import call_seed
 from tests.fake_openai import FakeOpenAI, Reply, Script
 
 GOOD = '{"name": "Paris", "country": "France"}'
@@ -82,6 +83,17 @@ async def test_request_parameters_seed_and_temperature_override(fake_openai, tea
     assert first["seed"] == 7 and first["temperature"] == 0.3
     assert first.get("max_completion_tokens", first.get("max_tokens")) == 99
     assert second["temperature"] == 0.0
+
+
+async def test_each_call_key_samples_with_its_own_seed(fake_openai, teacher_settings):
+    server = fake_openai(Script(default=GOOD))
+    client = TeacherClient(teacher_settings(server, seed=7))
+    for key in ("round=1 call=0", "round=2 call=0", "round=1 call=0"):
+        await client.ask("generator", QUESTION, City, round_no=1, call_key=key)
+    await client.aclose()
+    seeds = [r["seed"] for r in server.requests]
+    assert seeds[0] == seeds[2] == call_seed(7, "round=1 call=0") and seeds[1] != seeds[0]
+    assert call_seed(None, "round=1 call=0") is None and call_seed(7, "") == 7
 
 
 async def test_concurrency_is_bounded_by_one_shared_semaphore(fake_openai, teacher_settings):
