@@ -20,6 +20,7 @@ from agents.drops import MAX_WORDS, DropReason, make_drop, word_count
 from tasks.spec import TaskSpec
 
 _WORDS = re.compile(r"\w+")
+_MARKUP = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>]*)?>")  # e.g. a copied <sample> delimiter
 
 
 def normalise(text: str) -> str:
@@ -75,11 +76,13 @@ class RuleCritic:
         return self._check_labels(sample) or self.check_text(sample_text(sample))
 
     def check_text(self, text: str) -> tuple[DropReason, str] | None:
-        """The text rules alone (empty, length, leakage, seed copy, duplicate): they need no
+        """The text rules alone (empty, markup, length, leakage, seed copy, duplicate): they need no
         labels, so the loop also runs them on generated texts before labelling."""
         norm = normalise(text)
         if not norm:
             return "empty", "no words"
+        if _MARKUP.search(text):
+            return "malformed_sample", "markup tags in the text"
         limit = self.max_words or MAX_WORDS[self.task.kind]
         if word_count(text) > limit:
             return "too_long", f"{word_count(text)} words > {limit}"

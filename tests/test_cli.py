@@ -164,3 +164,24 @@ def test_bad_input_is_one_line_and_exit_2(case: str, data_root: Path) -> None:
     assert "Traceback" not in result.stderr and lines[0].startswith("evokd: error: ")
     for text in texts:
         assert text in lines[0], lines[0]
+
+
+def test_the_local_teacher_gets_its_own_defaults_and_flags_win(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import main
+
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    base = ["--task", "conll03", "--data-dir", str(tmp_path)]
+    local = main.config_from_args(main.build_parser().parse_args(base))
+    remote = main.config_from_args(main.build_parser().parse_args(
+        [*base, "--base-url", "http://127.0.0.1:9/v1"]))
+    assert (local.teacher, remote.teacher) == ("local", "openai")
+    assert (local.rounds, local.samples_per_round, local.texts_per_call,
+            local.critic_batch, local.max_concurrency) == (2, 8, 1, 1, 2)
+    assert (remote.rounds, remote.samples_per_round, remote.texts_per_call,
+            remote.critic_batch, remote.max_concurrency) == (3, 16, 4, 8, 8)
+    chosen = main.config_from_args(main.build_parser().parse_args(
+        [*base, "--texts-per-call", "3", "--critic-batch", "2"]))
+    assert (chosen.texts_per_call, chosen.critic_batch) == (3, 2)

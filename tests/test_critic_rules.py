@@ -94,11 +94,13 @@ def test_seed_copy_by_similarity() -> None:
 def test_text_rules_alone_for_unlabelled_texts() -> None:
     texts = [{"text": "Siemens hired Anna Berg ."}, {"text": "siemens hired anna berg"},
              {"text": "EU rejects German call to boycott British lamb ."},
-             {"text": " ".join(["word"] * 41)}]
+             {"text": " ".join(["word"] * 41)},
+             {"text": "...</sample>, <sample index=\"2\">Reuters</sample>"}]
     critic = RuleCritic(NER, seeds=[SEED_NER])
     kept, dropped = critic.filter(texts, labels=False)
     assert [k["text"] for k in kept] == ["Siemens hired Anna Berg ."]
-    assert reasons(dropped) == ["duplicate", "seed_copy", "too_long"]
+    assert reasons(dropped) == ["duplicate", "seed_copy", "too_long", "malformed_sample"]
+    assert RuleCritic(NER).check_text("Profits rose 5 % as 3 < 4 > 2 .") is None
     kept, dropped = RuleCritic(NER).filter(texts[:1])  # with labels checked: no tokens
     assert reasons(dropped) == ["malformed_sample"]
 
