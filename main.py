@@ -34,9 +34,8 @@ LOCAL_ROUNDS, LOCAL_SAMPLES = 2, 8
 # It also answers one request at a time: two in flight keep it busy, and a queued request
 # may wait minutes on a loaded CPU.
 LOCAL_CONCURRENCY, LOCAL_TIMEOUT_S = 2, 900.0
-# A small model keeps a one-sample verdict well-formed far more often than a list of eight, and
-# asked for several texts in one reply it repeats the first: one text (one verdict) per call.
-LOCAL_CRITIC_BATCH = LOCAL_TEXTS_PER_CALL = 1
+# A small model keeps a one-sample verdict well-formed far more often than a list of eight.
+LOCAL_CRITIC_BATCH = 1
 # name -> (module, function taking argv and returning an exit code)
 SUBCOMMANDS = {
     "serve-teacher": ("teacher.local", "serve_main"),
@@ -135,9 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(it repairs replies against the schema)")
     p.add_argument("--no-cache", action="store_true", help="do not use the LLM response cache")
     p.add_argument("--no-llm-critic", action="store_true", help="critic uses rules only")
-    p.add_argument("--texts-per-call", type=_positive, default=None, metavar="N",
-                   help="texts asked of one generator call (default 4, or 1 with the local "
-                   "teacher)")
+    p.add_argument("--texts-per-call", type=_positive, default=4, metavar="N",
+                   help="texts asked of one generator call")
     p.add_argument("--critic-batch", type=_positive, default=None, metavar="N",
                    help="samples judged per critic call (default 8, or 1 with the local teacher)")
     p.add_argument("--reviewer", action="store_true",
@@ -215,7 +213,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             "json_schema" if kind == "local" else "json_object"),
         use_cache=not args.no_cache, llm_critic=not args.no_llm_critic, reviewer=args.reviewer,
         critic_batch=_default(args.critic_batch, kind, 8, LOCAL_CRITIC_BATCH),
-        texts_per_call=_default(args.texts_per_call, kind, 4, LOCAL_TEXTS_PER_CALL),
+        texts_per_call=args.texts_per_call,
         patience=args.patience, seed_steps=args.train_steps, round_steps=args.round_steps,
         batch_size=args.batch_size, strategy=args.strategy, easy=not args.no_easy,
         correct_samples=not args.no_correct, history=not args.no_history,

@@ -16,6 +16,7 @@ DropReason = Literal[
     "label_disagreement",  # classification: labeler's label != generator's intended label
     "leak",  # the normalised text is in the dev/test splits
     "seed_copy",  # a near-copy of a seed example
+    "prompt_copy",  # the generator copied its own prompt (a format example, the analysis)
     "duplicate",  # the normalised text was seen before (earlier rounds or this batch)
     "llm_rejected",  # the critic LLM judged the label wrong
 ]

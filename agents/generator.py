@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from agents.critic_rules import normalise
 from agents.drops import MAX_WORDS, make_drop, reply_error_drop, word_count
 from agents.formatting import delimit, example_views, format_samples
 from agents.registry import AgentRole, register
@@ -79,11 +80,26 @@ def fit_sentences(text: str, max_words: int) -> str:
     return " ".join(kept) if kept else text
 
 
-def _problem(text: str, max_words: int) -> tuple[Literal["empty", "too_long"], str] | None:
+def prompt_words(messages: Sequence[Mapping[str, str]]) -> str:
+    """The normalised words of a request's messages (for ``copied_from_prompt``)."""
+    return normalise(" ".join(m.get("content", "") for m in messages))
+
+
+def copied_from_prompt(text: str, prompt: str) -> bool:
+    """Whether ``text`` (three words or more) occurs word for word in the normalised
+    ``prompt``: small models copy the format example, a style example or the analysis."""
+    norm = normalise(text)
+    return len(norm.split()) >= 3 and f" {norm} " in f" {prompt} "
+
+
+def _problem(text: str, max_words: int,
+             prompt: str = "") -> tuple[Literal["empty", "too_long", "prompt_copy"], str] | None:
     if not text.strip():
         return "empty", "empty text"
     if word_count(text) > max_words:
         return "too_long", f"{word_count(text)} words > {max_words}"
+    if prompt and copied_from_prompt(text, prompt):
+        return "prompt_copy", "the text occurs in the generator's prompt"
     return None
 
 
@@ -156,7 +172,8 @@ async def generate(
     Returns:
         ``(samples, dropped)``: samples ``{"text", "stance", "intended_label", "call",
         "round"}`` (``intended_label`` None for NER; a text that runs past the word cap keeps
-        its leading sentences that fit); dropped texts (empty, too long) and a failed call
+        its leading sentences that fit); dropped texts (empty, too long, copied from the prompt)
+        and a failed call
         (``malformed_reply``, raw reply kept) as drop records.
     """
     if n < 1:
@@ -169,17 +186,19 @@ async def generate(
         max_history_chars=max_history_chars,
     )
     intended_label = meta["intended_label"]
+    prompt = prompt_words(messages)
 
     def check(reply: Texts) -> None:
         problems = [
             f"text {i}: {p[1]}"
             for i, t in enumerate(reply.texts)
-            if (p := _problem(fit_sentences(t, max_words), max_words))
+            if (p := _problem(fit_sentences(t, max_words), max_words, prompt))
         ]
         if not reply.texts or 2 * len(problems) > len(reply.texts):
             raise ValueError(
                 "; ".join(problems[:5] or ["no texts"])
-                + f". Write {n} non-empty texts of at most {max_words} words each."
+                + f". Write {n} new non-empty texts of at most {max_words} words each, "
+                "not copied from this conversation."
             )
 
     try:
@@ -198,7 +217,7 @@ async def generate(
     samples, dropped = [], []
     for text in reply.texts[:n]:
         text = fit_sentences(text, max_words)
-        problem = _problem(text, max_words)
+        problem = _problem(text, max_words, prompt)
         if problem:
             dropped.append(make_drop(*problem, role=ROLE, sample={"text": text, **meta}))
         else:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from agents.align import align_entities, canonical_type, tokenize
 from agents.drops import make_drop, reply_error_drop, word_count
-from agents.generator import Stance, generation_request
+from agents.generator import Stance, copied_from_prompt, generation_request, prompt_words
 from agents.labeler import Entity
 from agents.registry import AgentRole, register
 from tasks.spec import TaskSpec
@@ -49,7 +49,9 @@ class ClsSamples(BaseModel):
     samples: list[ClsSample] = Field(default_factory=list)
 
 
-Problem = tuple[Literal["empty", "too_long", "unknown_label", "span_not_found"], str]
+Problem = tuple[
+    Literal["empty", "too_long", "unknown_label", "span_not_found", "prompt_copy"], str
+]
 
 
 def _convert(task: TaskSpec, item: BaseModel, max_words: int
@@ -107,10 +109,17 @@ async def generate_labelled(
         max_history_chars=max_history_chars,
     )
     intended_label = meta["intended_label"]
+    prompt = prompt_words(messages)
+
+    def convert(item: Any) -> tuple[dict[str, Any] | None, Problem | None]:
+        sample, problem = _convert(task, item, max_words)
+        if sample is not None and not problem and copied_from_prompt(sample["text"], prompt):
+            return None, ("prompt_copy", "the text occurs in the generator's prompt")
+        return sample, problem
 
     def check(reply: Any) -> None:
         problems = [f"sample {i}: {p[1]}" for i, item in enumerate(reply.samples)
-                    if (p := _convert(task, item, max_words)[1])]
+                    if (p := convert(item)[1])]
         if not reply.samples or 2 * len(problems) > len(reply.samples):
             raise ValueError("; ".join(problems[:5] or ["no samples"])
                              + f". Write {n} labelled samples as asked.")
@@ -125,7 +134,7 @@ async def generate_labelled(
         return [], [reply_error_drop(error, role=ROLE, sample=meta)]
     samples, dropped = [], []
     for item in getattr(reply, "samples", [])[:n]:
-        sample, problem = _convert(task, item, max_words)
+        sample, problem = convert(item)
         if problem:
             dropped.append(make_drop(*problem, role=ROLE, sample={**item.model_dump(), **meta}))
         else:

@@ -162,6 +162,18 @@ async def test_generator_trims_a_run_on_reply_to_the_cap(client_for: MakeClient)
     assert [s["text"] for s in samples] == ["Siemens hired Anna Berg ."] and not dropped
 
 
+async def test_generator_drops_texts_copied_from_its_prompt(client_for: MakeClient) -> None:
+    copies = ["Chelsea beat Arsenal 2-1 in London on Sunday .",  # the prompt's format example
+              " ".join(SEED["tokens"])]
+    fresh = ["Siemens hired Anna Berg in Munich .", "Nokia won in Oslo ."]
+    reply = {"texts": [*copies, *fresh]}
+    client, _ = client_for(Script(default=json.dumps(reply)))
+    samples, dropped = await generate(client, NER, {}, stance="easy", n=4, round_no=1,
+                                      seeds=[SEED])
+    assert [s["text"] for s in samples] == fresh
+    assert [d["reason"] for d in dropped] == ["prompt_copy", "prompt_copy"]
+
+
 async def test_generator_cls_fixes_label_and_malformed_reply(client_for: MakeClient) -> None:
     client, server = client_for(Script(default="Sure! Here are texts: 1. great"))
     samples, dropped = await generate(

@@ -179,7 +179,7 @@ def test_the_local_teacher_gets_its_own_defaults_and_flags_win(
         [*base, "--base-url", "http://127.0.0.1:9/v1"]))
     assert (local.teacher, remote.teacher) == ("local", "openai")
     assert (local.rounds, local.samples_per_round, local.texts_per_call,
-            local.critic_batch, local.max_concurrency) == (2, 8, 1, 1, 2)
+            local.critic_batch, local.max_concurrency) == (2, 8, 4, 1, 2)
     assert (remote.rounds, remote.samples_per_round, remote.texts_per_call,
             remote.critic_batch, remote.max_concurrency) == (3, 16, 4, 8, 8)
     chosen = main.config_from_args(main.build_parser().parse_args(
