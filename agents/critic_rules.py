@@ -17,10 +17,10 @@ from typing import Any
 
 from agents.align import align_entities, canonical_type, validate_iob2
 from agents.drops import MAX_WORDS, DropReason, make_drop, word_count
+from agents.formatting import has_delimiter_tag
 from tasks.spec import TaskSpec
 
 _WORDS = re.compile(r"\w+")
-_MARKUP = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>]*)?>")  # e.g. a copied <sample> delimiter
 
 
 def normalise(text: str) -> str:
@@ -76,13 +76,13 @@ class RuleCritic:
         return self._check_labels(sample) or self.check_text(sample_text(sample))
 
     def check_text(self, text: str) -> tuple[DropReason, str] | None:
-        """The text rules alone (empty, markup, length, leakage, seed copy, duplicate): they need no
-        labels, so the loop also runs them on generated texts before labelling."""
+        """The text rules alone (empty, delimiter tags, length, leakage, seed copy, duplicate):
+        they need no labels, so the loop also runs them on generated texts before labelling."""
         norm = normalise(text)
         if not norm:
             return "empty", "no words"
-        if _MARKUP.search(text):
-            return "malformed_sample", "markup tags in the text"
+        if has_delimiter_tag(text):
+            return "malformed_sample", "prompt delimiter tags in the text"
         limit = self.max_words or MAX_WORDS[self.task.kind]
         if word_count(text) > limit:
             return "too_long", f"{word_count(text)} words > {limit}"

@@ -25,6 +25,12 @@ def escape_data(text: str) -> str:
     return _TAG_LIKE.sub("&lt;", text)
 
 
+def has_delimiter_tag(text: str) -> bool:
+    """Whether ``text`` holds something shaped like one of our delimiter tags (a model that
+    copies its prompt's ``<sample>`` blocks; other markup such as ``<br />`` does not count)."""
+    return _TAG_LIKE.search(text) is not None
+
+
 def truncate(text: str, max_chars: int) -> str:
     """``text`` cut to at most ``max_chars`` characters (an ellipsis marks the cut)."""
     if len(text) <= max_chars:

@@ -100,7 +100,8 @@ def test_text_rules_alone_for_unlabelled_texts() -> None:
     kept, dropped = critic.filter(texts, labels=False)
     assert [k["text"] for k in kept] == ["Siemens hired Anna Berg ."]
     assert reasons(dropped) == ["duplicate", "seed_copy", "too_long", "malformed_sample"]
-    assert RuleCritic(NER).check_text("Profits rose 5 % as 3 < 4 > 2 .") is None
+    for fine in ("Profits rose 5 % as 3 < 4 > 2 .", "A fine film .<br /><br />Go see it ."):
+        assert RuleCritic(CLS).check_text(fine) is None
     kept, dropped = RuleCritic(NER).filter(texts[:1])  # with labels checked: no tokens
     assert reasons(dropped) == ["malformed_sample"]
 

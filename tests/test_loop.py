@@ -199,25 +199,29 @@ def test_token_budget_stops_the_loop(
     assert metrics[-1]["tokens"] < 3000 + 8 * 1500
 
 
-def test_seed_copies_are_dropped_before_they_are_labelled(
+def test_near_copies_and_markup_are_dropped_before_they_are_labelled(
     tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
 ) -> None:
-    copied: list[str] = []
+    written: list[str] = []
 
     def copying(request: dict[str, Any]) -> str:
         system, user = request["messages"][0]["content"], request["messages"][1]["content"]
         if "You write training" not in system:
             return reply(request)
         seed = json.loads(re.search(r'<example index="0">(.*?)</example>', user, re.S)[1])
-        copied.append(seed["text"])
+        near_copy = seed["text"].rstrip(" .") + " today ."  # not word for word in the prompt
+        bad = [near_copy, "...</sample>, <sample>...</sample>"]
+        written.extend(bad)
         texts = json.loads(reply(request))["texts"]
-        return json.dumps({"texts": [seed["text"], *texts[1:]]})
+        return json.dumps({"texts": [*bad, *texts[2:]]})
 
     server = fake_openai(copying)
     run_dir = tmp_path / "run"
     assert run_main(server, run_dir, tiny_backbone, tiny_data, rounds=1) == 0
     labelled = [SAMPLE_TAG.search(r["messages"][1]["content"])[1]
                 for r in _role_requests(server, "careful named-entity annotator")]
-    assert copied and labelled and not set(copied) & set(labelled)
+    assert written and labelled and not set(written) & set(labelled)
     drops = [e for e in read_jsonl(run_dir / "trace.jsonl") if e["event"] == "drop"]
-    assert Counter(d["reason"] for d in drops)["seed_copy"] == len(copied)
+    reasons = Counter((d["reason"], d["role"]) for d in drops)
+    calls = len(written) // 2
+    assert reasons[("seed_copy", "critic")] == reasons[("malformed_sample", "critic")] == calls
