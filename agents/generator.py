@@ -92,15 +92,20 @@ def copied_from_prompt(text: str, prompt: str) -> bool:
     return len(norm.split()) >= 3 and f" {norm} " in f" {prompt} "
 
 
+def prompt_copy(text: str, prompt: str) -> tuple[Literal["prompt_copy"], str] | None:
+    """The ``prompt_copy`` drop reason when ``text`` is copied from ``prompt``, else None."""
+    if prompt and copied_from_prompt(text, prompt):
+        return "prompt_copy", "the text occurs in the generator's prompt"
+    return None
+
+
 def _problem(text: str, max_words: int,
              prompt: str = "") -> tuple[Literal["empty", "too_long", "prompt_copy"], str] | None:
     if not text.strip():
         return "empty", "empty text"
     if word_count(text) > max_words:
         return "too_long", f"{word_count(text)} words > {max_words}"
-    if prompt and copied_from_prompt(text, prompt):
-        return "prompt_copy", "the text occurs in the generator's prompt"
-    return None
+    return prompt_copy(text, prompt)
 
 
 def generation_request(

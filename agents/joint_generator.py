@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from agents.align import align_entities, canonical_type, tokenize
 from agents.drops import make_drop, reply_error_drop, word_count
-from agents.generator import Stance, copied_from_prompt, generation_request, prompt_words
+from agents.generator import Stance, generation_request, prompt_copy, prompt_words
 from agents.labeler import Entity
 from agents.registry import AgentRole, register
 from tasks.spec import TaskSpec
@@ -113,9 +113,8 @@ async def generate_labelled(
 
     def convert(item: Any) -> tuple[dict[str, Any] | None, Problem | None]:
         sample, problem = _convert(task, item, max_words)
-        if sample is not None and not problem and copied_from_prompt(sample["text"], prompt):
-            return None, ("prompt_copy", "the text occurs in the generator's prompt")
-        return sample, problem
+        copied = prompt_copy(sample["text"], prompt) if sample and not problem else None
+        return (None, copied) if copied else (sample, problem)
 
     def check(reply: Any) -> None:
         problems = [f"sample {i}: {p[1]}" for i, item in enumerate(reply.samples)
