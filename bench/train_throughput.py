@@ -12,7 +12,6 @@ import argparse
 import os
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from transformers import (
@@ -25,7 +24,7 @@ from transformers.utils import logging as hf_logging
 
 from student import DEFAULT_STUDENT, Student, TrainSettings, resolve_backbone
 from student.encoding import encode
-from tasks import get_task, load_task_data, resolve_data_dir
+from tasks import load_task_data, resolve_data_dir, resolve_task
 
 
 def ours(spec, data, steps: int, batch: int) -> float:
@@ -69,8 +68,8 @@ def main() -> None:
     args = parser.parse_args()
     hf_logging.set_verbosity_error()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    spec = get_task(args.task)
-    data = load_task_data(spec, Path(resolve_data_dir(args.data_dir))).train[: args.examples]
+    spec = resolve_task(args.task, resolve_data_dir(args.data_dir))
+    data = load_task_data(spec).train[: args.examples]
     print(f"task {args.task}, {len(data)} examples, batch {args.batch_size}, "
           f"{args.steps} steps, torch threads {torch.get_num_threads()}")
     ours(spec, data[:32], 2, args.batch_size)  # warm-up: first-call kernel set-up is not measured

@@ -10,15 +10,17 @@ from typing import Any, Literal
 
 from student import DEFAULT_STUDENT
 from tasks.errors import UserError
+from tasks.spec import TaskSpec
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """One run of the loop. No secrets: the API key stays in the environment."""
 
-    task: str
+    task: str  # the task's name
     run_dir: str
     data_dir: str
+    task_spec: dict[str, Any] | None = None  # the resolved task (TaskSpec.to_dict)
     k_shot: int | None = 1  # None = the full train split
     rounds: int = 3
     samples_per_round: int = 16
@@ -55,6 +57,15 @@ class RunConfig:
     history: bool = True  # False (--no-history): no review history in prompts
     separate_labeling: bool = True  # False: the generator labels its own texts in one call
     critic: bool = True  # False (--no-critic): only the leakage check (it always runs)
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The run's task (stored whole, so a run needs no task file to resume or report)."""
+        if self.task_spec is not None:
+            return TaskSpec.from_dict(self.task_spec)
+        from tasks.registry import resolve_task  # a run directory from before task files
+
+        return resolve_task(self.task, Path(self.data_dir))
 
     @property
     def keeps_history(self) -> bool:

@@ -53,26 +53,35 @@ def _train(ctx: RunContext, base: str | None, examples: list[Example], round_no:
     return str(path)
 
 
-def _scores(ctx: RunContext, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Dev scores (model selection) and test scores (reporting only)."""
+def _scores(ctx: RunContext, path: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Dev scores (model selection) and test scores (reporting only; None without a test
+    split)."""
     student = cached_student(ctx.spec, path)
-    ctx.progress.phase("evaluating on dev and test")
-    return student.evaluate(ctx.data.dev), student.evaluate(ctx.data.test)
+    ctx.progress.phase("evaluating on dev and test" if ctx.data.test else "evaluating on dev")
+    test = student.evaluate(ctx.data.test) if ctx.data.test else None
+    return student.evaluate(ctx.data.dev), test
 
 
 def _tokens(ctx: RunContext) -> int:
     return ctx.teacher.ledger.total_tokens if ctx.teacher is not None else 0
 
 
-def _metrics_row(ctx: RunContext, round_no: int, dev: dict[str, Any], test: dict[str, Any],
-                 kept: int, dropped: int, best: bool) -> dict[str, Any]:
+def _metrics_row(ctx: RunContext, round_no: int, dev: dict[str, Any],
+                 test: dict[str, Any] | None, kept: int, dropped: int, best: bool
+                 ) -> dict[str, Any]:
+    """One metrics.jsonl row; per-label F1 is the test split's (the dev split's when the task
+    has no test split, marked by ``per_label_split``); test scores are None without one."""
+    shown = test if test is not None else dev
     row: dict[str, Any] = {
-        "round": round_no, "dev_f1": dev["f1"], "test_f1": test["f1"],
-        "per_label_f1": {k: v["f1"] for k, v in test["per_label"].items()},
+        "round": round_no, "dev_f1": dev["f1"], "test_f1": test["f1"] if test else None,
+        "per_label_f1": {k: v["f1"] for k, v in shown["per_label"].items()},
         "tokens": _tokens(ctx), "kept": kept, "dropped": dropped, "best": best,
     }
+    if test is None:
+        row["per_label_split"] = "dev"
     if ctx.spec.kind == "cls":
-        row.update(dev_accuracy=dev["accuracy"], test_accuracy=test["accuracy"])
+        row.update(dev_accuracy=dev["accuracy"],
+                   test_accuracy=test["accuracy"] if test else None)
     return row
 
 
@@ -84,7 +93,8 @@ async def train_seed(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx.run_dir.publish_student(Path(path))
     metrics = [_metrics_row(ctx, 0, dev, test, 0, 0, True)]
     ctx.run_dir.write_jsonl(ctx.run_dir.metrics, metrics)
-    ctx.progress.say(f"seed student: dev F1 {dev['f1']:.4f}, test F1 {test['f1']:.4f}")
+    ctx.progress.say(f"seed student: dev F1 {dev['f1']:.4f}"
+                     + (f", test F1 {test['f1']:.4f}" if test else ", no test split"))
     return {"round": 0, "student_path": path, "best_dev_f1": dev["f1"], "stale_rounds": 0,
             "metrics": metrics, "pool": [], "history": [], "batch": [], "stop_reason": ""}
 

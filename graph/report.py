@@ -47,12 +47,14 @@ class RunRecord:
 
     @property
     def kind(self) -> str:
-        """``"ner"`` or ``"cls"`` (from the task registry, else from the metrics)."""
-        from tasks import TASKS
+        """``"ner"`` or ``"cls"`` (from the stored task, else from the metrics)."""
+        stored = self.config.get("task_spec")
+        if isinstance(stored, dict) and stored.get("kind") in ("ner", "cls"):
+            return str(stored["kind"])
+        from tasks import builtin_names, resolve_task
 
-        spec = TASKS.get(str(self.config.get("task")))
-        if spec is not None:
-            return spec.kind
+        if self.config.get("task") in builtin_names():
+            return resolve_task(str(self.config["task"]), Path(".")).kind
         return "cls" if any("test_accuracy" in row for row in self.metrics) else "ner"
 
     @property
@@ -192,7 +194,7 @@ def plot_f1_per_round(runs: Sequence[RunRecord]) -> str:
     for run, color in zip(runs, _colors(len(runs)), strict=True):
         rounds = [r["round"] for r in run.metrics]
         prefix = f"{run.label}: " if len(runs) > 1 else ""
-        ax.plot(rounds, [100 * r["test_f1"] for r in run.metrics], "-", color=color,
+        ax.plot(rounds, _percents(run.metrics, "test_f1"), "-", color=color,
                 marker=".", label=f"{prefix}test F1")
         ax.plot(rounds, [100 * r["dev_f1"] for r in run.metrics], "--", color=color,
                 label=f"{prefix}dev F1")
@@ -208,11 +210,13 @@ def plot_f1_per_round(runs: Sequence[RunRecord]) -> str:
 
 
 def plot_f1_vs_tokens(runs: Sequence[RunRecord]) -> str:
-    """Test F1 against the teacher tokens spent so far, every run on one chart."""
+    """Test F1 (dev F1 for a task without a test split) against the teacher tokens spent so
+    far, every run on one chart."""
     fig, (ax,) = _figure()
     for run, color in zip(runs, _colors(len(runs)), strict=True):
-        ax.plot([r.get("tokens", 0) for r in run.metrics],
-                [100 * r["test_f1"] for r in run.metrics], "-o", color=color, label=run.label,
+        key = "test_f1" if any(r.get("test_f1") is not None for r in run.metrics) else "dev_f1"
+        ax.plot([r.get("tokens", 0) for r in run.metrics], _percents(run.metrics, key), "-o",
+                color=color, label=run.label + (" (dev: no test split)" if key == "dev_f1" else ""),
                 markersize=4)
     ax.set_xlabel("cumulative teacher tokens")
     ax.set_ylabel("test F1 (%)" if runs[0].kind == "ner" else "test macro-F1 (%)")
@@ -300,6 +304,11 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
 .meta { color: #555; }
 """
+
+
+def _percents(rows: Sequence[dict[str, Any]], key: str) -> list[float]:
+    """``rows[i][key]`` in %, NaN (a gap in a plot) where it is missing or None."""
+    return [100 * r[key] if isinstance(r.get(key), (int, float)) else float("nan") for r in rows]
 
 
 def _pct(value: Any) -> str:

@@ -17,7 +17,7 @@ from graph.config import RunConfig
 from graph.context import RunContext
 from graph.progress import ProgressDisplay
 from graph.rundir import RunDir
-from tasks import TaskData, UserError, get_task, load_task_data, sample_k_shot
+from tasks import TaskData, UserError, load_task_data, seed_examples
 from teacher import ResponseCache, TeacherClient, TeacherSettings, default_cache_path
 
 THREAD = {"configurable": {"thread_id": "evokd"}}
@@ -102,11 +102,12 @@ async def run_loop(
 ) -> RunResult:
     """Run (or resume) the loop described by ``config`` (on ``data`` when the caller has
     loaded it already); returns the metrics per round."""
-    spec = get_task(config.task)
-    data = data if data is not None else load_task_data(spec, Path(config.data_dir))
-    seed_set = sample_k_shot(spec, data.train, config.k_shot, config.seed)
+    spec = config.spec
+    data = data if data is not None else load_task_data(spec)
+    seed_set = seed_examples(spec, data, config.k_shot, config.seed)
     if not seed_set:
-        raise UserError(f"the k-shot draw found no examples in {config.task}'s train split")
+        raise UserError(f"the k-shot draw found no examples in {config.task}'s train split; "
+                        "check its labels with: python main.py task TASK")
     run_dir = prepare_run_dir(config, resume)
     leak_keys = frozenset(text_key(spec.example_text(ex)) for ex in data.dev + data.test)
     compiled = build_graph()

@@ -18,7 +18,7 @@ from typing import Any
 
 from graph.config import RunConfig
 from graph.run import RunResult, run_loop
-from tasks import TASKS, UserError
+from tasks import UserError
 
 SUMMARY_NAME = "summary.json"
 
@@ -41,7 +41,7 @@ def _mean_std(values: list[float]) -> dict[str, float]:
 
 def summarise(config: RunConfig, results: Sequence[tuple[int, RunResult]]) -> dict[str, Any]:
     """summary.json's content: per-seed best scores and their mean and std."""
-    kind = TASKS[config.task].kind
+    kind = config.spec.kind
     keys = ["test_f1", "dev_f1"] + (["test_accuracy"] if kind == "cls" else [])
     runs = []
     for seed, result in results:
@@ -56,7 +56,8 @@ def summarise(config: RunConfig, results: Sequence[tuple[int, RunResult]]) -> di
         "config": {k: v for k, v in dataclasses.asdict(config).items()
                    if k not in ("seed", "run_dir")},
         "runs": runs,
-        **{k: _mean_std([r[k] for r in runs]) for k in keys if all(k in r for r in runs)},
+        **{k: _mean_std([r[k] for r in runs]) for k in keys
+           if all(r.get(k) is not None for r in runs)},
         "std_kind": "sample standard deviation (n-1); 0 for one seed",
     }
 
@@ -67,6 +68,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 
     def fmt(key: str) -> str:
         return f"{100 * summary[key]['mean']:.2f} ± {100 * summary[key]['std']:.2f}"
+
+    if "test_f1" not in summary:  # a task without a test split
+        return [f"dev F1 over {n} seeds: {fmt('dev_f1')} (no test split)"]
 
     if summary["kind"] == "cls":
         return [f"test accuracy over {n} seeds: {fmt('test_accuracy')}",

@@ -68,11 +68,13 @@ class Student:
         return cls(spec, model, tokenizer)
 
     def save(self, path: Path) -> None:
-        """Write the model and tokenizer in ``save_pretrained`` format (plus the task name)."""
+        """Write the model and tokenizer in ``save_pretrained`` format (plus the task's labels)."""
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
-        (path / TASK_FILE).write_text(json.dumps({"task": self.spec.name}) + "\n")
+        about = {"task": self.spec.name, "kind": self.spec.kind, "labels": list(self.spec.labels),
+                 "label_descriptions": self.spec.label_descriptions}
+        (path / TASK_FILE).write_text(json.dumps(about, indent=2) + "\n")
 
     def train(
         self,

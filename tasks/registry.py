@@ -1,96 +1,32 @@
-"""The built-in tasks. Add a task by adding a TaskSpec to ``TASKS``."""
+"""Finding a task: a built-in name (a task file shipped in tasks/builtin/) or a task file path."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tasks.errors import UserError
 from tasks.spec import TaskSpec
+from tasks.taskfile import load_task_file
 
-_NEWS_TYPES = {
-    "PER": "names of people, e.g. 'Steve Jobs', 'Clinton'",
-    "ORG": "organisations: companies, clubs, parties, agencies, e.g. 'Reuters', 'EU'",
-    "LOC": "locations: countries, cities, regions, rivers, e.g. 'Germany', 'Paris'",
-    "MISC": "other names: nationalities, events, products, e.g. 'German', 'Olympics'",
-}
-_OHSUMED = (
-    "Bacterial Infections and Mycoses", "Virus Diseases", "Parasitic Diseases", "Neoplasms",
-    "Musculoskeletal Diseases", "Digestive System Diseases", "Stomatognathic Diseases",
-    "Respiratory Tract Diseases", "Otorhinolaryngologic Diseases", "Nervous System Diseases",
-    "Eye Diseases", "Urologic and Male Genital Diseases",
-    "Female Genital Diseases and Pregnancy Complications", "Cardiovascular Diseases",
-    "Hemic and Lymphatic Diseases", "Neonatal Diseases and Abnormalities",
-    "Skin and Connective Tissue Diseases", "Nutritional and Metabolic Diseases",
-    "Endocrine Diseases", "Immunologic Diseases", "Disorders of Environmental Origin",
-    "Animal Diseases", "Pathological Conditions, Signs and Symptoms",
-)
-_SENTIMENT = {"negative": "the writer dislikes the film", "positive": "the writer likes the film"}
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 
-def _cls(name: str, description: str, domain: str, labels: dict[str, str]) -> TaskSpec:
-    return TaskSpec(
-        name=name, kind="cls", description=description, domain=domain,
-        labels=tuple(labels), label_descriptions=labels, data_format="jsonl",
-    )
+def builtin_names() -> list[str]:
+    """The built-in task names, sorted."""
+    return sorted(path.stem for path in BUILTIN_DIR.glob("*.yaml"))
 
 
-TASKS: dict[str, TaskSpec] = {
-    "conll03": TaskSpec(
-        name="conll03", kind="ner", data_format="conll", labels=tuple(_NEWS_TYPES),
-        description="Named entity recognition in English news wire (Reuters, 1996-97).",
-        domain="Reuters news articles: politics, business, sports results",
-        label_descriptions=_NEWS_TYPES,
-    ),
-    "conll04": TaskSpec(
-        name="conll04", kind="ner", data_format="conll", labels=("PER", "LOC", "ORG", "MISC"),
-        description="Named entity recognition in English news sentences (CoNLL04).",
-        domain="news sentences about people, places, organisations, dates and amounts",
-        label_descriptions={
-            "PER": "names of people, e.g. 'Abraham Lincoln'",
-            "LOC": "locations: countries, cities, regions, e.g. 'Ohio', 'Moscow'",
-            "ORG": "organisations: companies, agencies, e.g. 'NASA', 'Ford Motor Co.'",
-            "MISC": "other entities, mostly dates, times, amounts and measures, "
-            "e.g. '13 Feb 94', '35 years', '150,000 hectares'",
-        },
-    ),
-    "sst2": _cls(
-        "sst2", "Binary sentiment of a movie-review sentence.", "movie review sentences",
-        _SENTIMENT,
-    ),
-    "imdb": _cls(
-        "imdb", "Binary sentiment of a movie review.", "IMDB movie reviews", _SENTIMENT,
-    ),
-    "ag_news": _cls(
-        "ag_news", "Topic of a news article summary.", "news article summaries",
-        {
-            "World": "world news: international politics, conflicts, diplomacy",
-            "Sports": "sports news: games, players, results",
-            "Business": "business news: companies, markets, economy",
-            "Sci/Tech": "science and technology news: research, computing, internet",
-        },
-    ),
-    "inshorts": _cls(
-        "inshorts", "Category of a short English news story.", "short news stories (2020-21)",
-        {
-            "automobile": "cars, bikes, vehicle makers",
-            "entertainment": "films, music, celebrities",
-            "politics": "Indian and national politics, elections, parties",
-            "science": "science, space, health research",
-            "sports": "cricket, football and other sports",
-            "technology": "tech companies, gadgets, apps, internet",
-            "world": "international news outside the home country",
-        },
-    ),
-    "ohsumed": _cls(
-        "ohsumed", "MeSH disease category of a medical abstract.", "MEDLINE medical abstracts",
-        {name: f"abstracts mainly about {name.lower()}" for name in _OHSUMED},
-    ),
-}
+def is_task_file(task: str) -> bool:
+    """Whether ``--task`` names a file rather than a built-in task."""
+    return task.endswith((".yaml", ".yml")) or "/" in task or "\\" in task
 
 
-def get_task(name: str) -> TaskSpec:
-    """The task called ``name``, or a UserError listing the known ones."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise UserError(
-            f"unknown task {name!r}; choose one of: {', '.join(sorted(TASKS))}"
-        ) from None
+def resolve_task(task: str, data_dir: Path) -> TaskSpec:
+    """The spec for ``--task``: a built-in name (data under ``data_dir/<name>/``) or the path of
+    a task file (data relative to the file). A clear UserError for anything else."""
+    if task in builtin_names():
+        return load_task_file(BUILTIN_DIR / f"{task}.yaml", base=data_dir / task, builtin=True)
+    if is_task_file(task) or Path(task).is_file():
+        return load_task_file(Path(task))
+    raise UserError(f"unknown task {task!r}; choose one of: {', '.join(builtin_names())}, "
+                    "or pass the path of a task file (task.yaml)")

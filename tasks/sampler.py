@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from tasks.data import TaskData
 from tasks.spec import Example, TaskSpec
 
 
@@ -53,3 +54,10 @@ def sample_k_shot(spec: TaskSpec, train: list[Example], k: int | None, seed: int
         if all(counts[t] >= k for t in spec.labels):
             break
     return chosen
+
+
+def seed_examples(spec: TaskSpec, data: TaskData, k: int | None, seed: int) -> list[Example]:
+    """The run's seed set: the task's own ``seeds:`` file as is, else the k-shot draw."""
+    if data.seeds is not None:
+        return list(data.seeds)
+    return sample_k_shot(spec, data.train, k, seed)

@@ -105,7 +105,8 @@ CASES = {
                              ["train.txt:6: malformed CoNLL line 'lonely'",
                               "expected 'token ... TAG'"]),
     "unknown CoNLL tag": (_on_data(NER, lambda r: _insert_line(_conll(r), 5, "Oslo NN O B-CITY")),
-                          ["train.txt:6: unknown tag 'B-CITY'", "expected one of B-LOC"]),
+                          ["train.txt:6: unknown tag 'B-CITY'",
+                           "expected a type among PER, ORG, LOC, MISC"]),
     "wrong JSONL label": (_on_data(CLS, lambda r: _insert_line(
         _sst2(r, "dev"), 0, '{"text": "fine", "label": "neutral"}')),
         ["dev.jsonl:1: unknown label 'neutral'", "one of negative, positive"]),
@@ -115,7 +116,7 @@ CASES = {
     "JSONL not JSON": (_on_data(CLS, lambda r: _insert_line(_sst2(r), 0, "{text: fine")),
                        ["train.jsonl:1: not valid JSON", "one JSON object a line"]),
     "JSONL without text": (_on_data(CLS, lambda r: _insert_line(_sst2(r), 0, '{"label": 1}')),
-                           ['expected an object with "text" and "label"']),
+                           ['train.jsonl:1: expected the fields "text" and "label"']),
     "resume of no run": (lambda r: ["--resume", str(r)],
                          ["is not a run directory", "--run-dir of an earlier run"]),
     "resume with broken config": (lambda r: ["--resume", str(_write(

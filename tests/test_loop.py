@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import main
-from tasks import get_task, load_task_data
+from tasks import load_task_data, resolve_task
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.scripted_teacher import SAMPLE_TAG, reply
 from tests.tiny import read_jsonl
@@ -90,7 +90,7 @@ def test_no_dev_or_test_sentence_reaches_a_prompt(
 ) -> None:
     server = fake_openai(reply)
     assert run_main(server, tmp_path / "run", tiny_backbone, tiny_data, rounds=1) == 0
-    data = load_task_data(get_task("conll03"), tiny_data)
+    data = load_task_data(resolve_task("conll03", tiny_data))
     prompts = "\n".join(_prompts(server))
     held_out = [" ".join(ex["tokens"]) for ex in data.dev + data.test if len(ex["tokens"]) >= 4]
     assert held_out and not [s for s in held_out if s in prompts]

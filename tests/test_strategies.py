@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import main
-from tasks import get_task, load_task_data
+from tasks import load_task_data, resolve_task
 from tests.scripted_teacher import SENTIMENT, _ner_entities, _ner_sentences, reply
 from tests.test_loop import run_main
 from tests.tiny import read_jsonl
@@ -199,7 +199,7 @@ def test_no_separate_labeling_for_classification(
 def test_no_critic_skips_every_check_but_leakage(
     tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
 ) -> None:
-    data = load_task_data(get_task("conll03"), tiny_data)
+    data = load_task_data(resolve_task("conll03", tiny_data))
     leaked = next(" ".join(ex["tokens"]) for ex in data.test if len(ex["tokens"]) >= 5)
 
     def leaky(request: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer, pipelin
 
 import main
 from student import Student, TrainSettings
-from tasks import get_task, load_task_data
+from tasks import load_task_data, resolve_task
 from tests.tiny import read_jsonl
 
 FAST = ["--train-steps", "40", "--quiet"]
@@ -52,7 +52,7 @@ def test_reported_test_f1_is_seqeval_on_the_saved_students_predictions(
     run_dir = _run(tmp_path, tiny_backbone, tiny_data, "--train-steps", "120")
     metrics = read_jsonl(run_dir / "metrics.jsonl")
     assert [row["round"] for row in metrics] == [0]
-    test = load_task_data(get_task("conll03"), tiny_data).test
+    test = load_task_data(resolve_task("conll03", tiny_data)).test
     predicted = _independent_predictions(run_dir / "student", test)
     expected = f1_score([ex["tags"] for ex in test], predicted)
     assert metrics[0]["test_f1"] == expected
@@ -67,7 +67,7 @@ def test_saved_student_works_in_a_transformers_pipeline(
     run_dir = _run(tmp_path, tiny_backbone, tiny_data)
     tagger = pipeline("token-classification", model=str(run_dir / "student"))
     output = tagger("Peter Blackburn visited Brussels .")
-    labels = set(get_task("conll03").tag_set)
+    labels = set(resolve_task("conll03", tiny_data).tag_set)
     assert all(item["entity"] in labels for item in output)
 
 
@@ -80,8 +80,8 @@ def test_same_seed_same_seed_set_and_scores(
 
 
 def test_training_lowers_the_loss(tiny_backbone: Path, tiny_data: Path) -> None:
-    spec = get_task("conll03")
-    data = load_task_data(spec, tiny_data)
+    spec = resolve_task("conll03", tiny_data)
+    data = load_task_data(spec)
     student = Student.create(spec, str(tiny_backbone), seed=1)
     losses: list[float] = []
     student.train(data.train[:32], TrainSettings(min_steps=60, learning_rate=1e-3),

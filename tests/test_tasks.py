@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import TASKS, UserError, get_task, load_task_data, sample_k_shot
+from tasks import UserError, builtin_names, load_task_data, resolve_task, sample_k_shot
 from tasks.readers import read_conll, read_jsonl
 from tasks.sampler import entity_types
+from tasks.spec import TaskSpec
 from tests.tiny import SHARED_DATA, write_conll
 
 
@@ -40,50 +41,58 @@ def test_unknown_tag_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "d.txt"
     path.write_text("EU B-COMPANY\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"d\.txt:1: unknown tag 'B-COMPANY'"):
-        read_conll(path, get_task("conll03").tag_set)
+        read_conll(path, ("PER", "ORG", "LOC", "MISC"))
+
+
+SENTIMENT = TaskSpec(name="s", kind="cls", description="", labels=("negative", "positive"),
+                     label_descriptions={}, data_format="jsonl")
 
 
 def test_jsonl_labels_by_index_or_name(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
     path.write_text('{"text": "good", "label": 1}\n{"text": "bad", "label": "negative"}\n')
-    assert read_jsonl(path, ("negative", "positive")) == [
+    assert read_jsonl(path, SENTIMENT) == [
         {"text": "good", "label": "positive"}, {"text": "bad", "label": "negative"}]
 
 
 @pytest.mark.parametrize("line, message", [
     ('{"text": "x", "label": 7}', "unknown label 7"),
-    ('{"text": "x"}', 'expected an object with "text" and "label"'),
+    ('{"text": "x"}', 'expected the fields "text" and "label"'),
     ("{not json", "not valid JSON"),
 ])
 def test_bad_jsonl_lines(tmp_path: Path, line: str, message: str) -> None:
     path = tmp_path / "f.jsonl"
     path.write_text(line + "\n")
     with pytest.raises(UserError, match=message):
-        read_jsonl(path, ("negative", "positive"))
+        read_jsonl(path, SENTIMENT)
 
 
 def test_jsonl_text_may_hold_line_separators(tmp_path: Path) -> None:
     path = tmp_path / "g.jsonl"
     path.write_text(json.dumps({"text": "a\u2028b", "label": 0}, ensure_ascii=False) + "\n")
-    assert read_jsonl(path, ("negative", "positive"))[0]["text"] == "a\u2028b"
+    assert read_jsonl(path, SENTIMENT)[0]["text"] == "a\u2028b"
 
 
 def test_unknown_task_lists_known_ones() -> None:
     with pytest.raises(UserError, match="unknown task 'nope'; choose one of: ag_news"):
-        get_task("nope")
+        resolve_task("nope", SHARED_DATA)
 
 
-def test_every_registered_task_loads_from_shared_data() -> None:
-    for name, spec in TASKS.items():
-        data = load_task_data(spec, SHARED_DATA)
+def test_every_builtin_task_loads_from_shared_data() -> None:
+    assert builtin_names() == ["ag_news", "conll03", "conll04", "imdb", "inshorts", "ohsumed",
+                               "sst2"]
+    for name in builtin_names():
+        spec = resolve_task(name, SHARED_DATA)
+        assert spec.builtin and spec.name == name
+        data = load_task_data(spec)
         assert data.train and data.dev and data.test, name
         if spec.kind == "cls":
             assert {ex["label"] for ex in data.train} <= set(spec.labels)
 
 
 def test_ner_seed_set_covers_every_type_and_is_deterministic() -> None:
-    spec = get_task("conll03")
-    train = load_task_data(spec, SHARED_DATA).train
+    spec = resolve_task("conll03", SHARED_DATA)
+    train = load_task_data(spec).train
     first = sample_k_shot(spec, train, 1, seed=1)
     assert first == sample_k_shot(spec, train, 1, seed=1)
     assert first != sample_k_shot(spec, train, 1, seed=2)
@@ -96,8 +105,8 @@ def test_ner_seed_set_covers_every_type_and_is_deterministic() -> None:
 
 
 def test_cls_seed_set_has_k_per_class() -> None:
-    spec = get_task("ag_news")
-    train = load_task_data(spec, SHARED_DATA).train
+    spec = resolve_task("ag_news", SHARED_DATA)
+    train = load_task_data(spec).train
     chosen = sample_k_shot(spec, train, 3, seed=4)
     assert Counter(ex["label"] for ex in chosen) == {label: 3 for label in spec.labels}
     assert sample_k_shot(spec, train, None, 1) == train
