@@ -6,6 +6,7 @@
     python main.py trace RUN_DIR        (terminal timeline of a run)
     python main.py view RUN_DIR         (web page of a run on 127.0.0.1)
     python main.py report RUN_DIR...    (report.html; compares runs when given several)
+    python main.py task TASK            (check a task file and show what evokd understood)
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from graph.config import RunConfig
 from graph.rundir import RunDir
 from student import DEFAULT_STUDENT
-from tasks import TASKS, UserError, get_task, load_task_data, resolve_data_dir
+from tasks import UserError, builtin_names, load_task_data, resolve_data_dir, resolve_task
+from tasks.registry import is_task_file
+from tasks.usage import EXIT_USAGE, UsageParser
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 # The embedded CPU teacher writes a few tokens per second: smaller defaults keep a default
@@ -42,15 +45,8 @@ SUBCOMMANDS = {
     "trace": ("graph.timeline", "trace_main"),
     "view": ("graph.viewer", "view_main"),
     "report": ("graph.report", "report_main"),
+    "task": ("tasks.check", "task_main"),
 }
-EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"evokd: error: {message} (see --help)\n")
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -104,9 +100,10 @@ def _k_shot(text: str) -> int | None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI flags (names fixed by the design; defaults shown in --help)."""
-    p = _Parser(prog="main.py", description="EvoKD: distil an LLM into a small student model.",
+    p = UsageParser(description="EvoKD: distil an LLM into a small student model.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", choices=None, help=f"one of: {', '.join(sorted(TASKS))}")
+    p.add_argument("--task", choices=None, metavar="NAME|FILE",
+                   help=f"a built-in task ({', '.join(builtin_names())}) or a task file")
     p.add_argument("--k-shot", type=_k_shot, default=1, metavar="K|all",
                    help="seed examples per label (or 'all': the full train split)")
     p.add_argument("--rounds", type=_non_negative, default=None,
@@ -190,9 +187,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Turn parsed flags into a RunConfig (endpoint settings from flags, then environment)."""
     if not args.task:
         raise UserError("--task is required (or --resume DIR); "
-                        f"tasks: {', '.join(sorted(TASKS))}")
-    if args.task not in TASKS:
-        raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(sorted(TASKS))}")
+                        f"tasks: {', '.join(builtin_names())}, or a task file")
+    spec = resolve_task(args.task, resolve_data_dir(args.data_dir))
     if args.strategy == "none":  # the seed student alone
         args.rounds = 0
     kind = _teacher_kind(args)
@@ -200,9 +196,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "https://api.openai.com/v1" if kind == "openai" else "")
     model = args.model or os.environ.get("EVOKD_MODEL") or (
         DEFAULT_OPENAI_MODEL if kind == "openai" else "")
-    run_dir = args.run_dir or f"runs/{args.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = args.run_dir or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     return RunConfig(
-        task=args.task, run_dir=run_dir, data_dir=str(resolve_data_dir(args.data_dir)),
+        task=spec.name, task_spec=spec.to_dict(), run_dir=run_dir,
+        data_dir=str(resolve_data_dir(args.data_dir)),
         k_shot=args.k_shot, rounds=_default(args.rounds, kind, 3, LOCAL_ROUNDS),
         samples_per_round=_default(args.samples_per_round, kind, 16, LOCAL_SAMPLES),
         seed=args.seed, student=args.student, teacher=kind, model=model, base_url=base_url,
@@ -224,11 +221,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def resume_config(args: argparse.Namespace) -> RunConfig:
     """The stored config of the run in ``--resume DIR`` (a different --task is an error)."""
     config = RunConfig.from_file(Path(args.resume) / "config.json")
-    if args.task and args.task != config.task:
-        raise UserError(f"{args.resume} is a run of task {config.task!r}, not {args.task!r}; "
-                        f"resume it without --task, or start a {args.task} run with another "
+    asked = args.task
+    if asked and is_task_file(asked):
+        asked = resolve_task(asked, resolve_data_dir(args.data_dir)).name
+    if asked and asked != config.task:
+        raise UserError(f"{args.resume} is a run of task {config.task!r}, not {asked!r}; "
+                        f"resume it without --task, or start a {asked} run with another "
                         "--run-dir")
     return config
+
+
+def _pct(value: Any, width: int = 0) -> str:
+    """A score in % (``-`` where there is none, e.g. no test split)."""
+    return f"{100 * value:{width}.2f}" if isinstance(value, (int, float)) else "-".rjust(width)
 
 
 def print_summary(result: Any, kind: str) -> None:
@@ -237,17 +242,19 @@ def print_summary(result: Any, kind: str) -> None:
     head = "round   dev F1   test F1" + ("  test acc" if cls else "") + "   kept  dropped   tokens"
     print(head)
     for row in result.metrics:
-        acc = f"  {100 * row['test_accuracy']:8.2f}" if cls else ""
+        acc = f"  {_pct(row.get('test_accuracy'), 8)}" if cls else ""
         mark = " *" if row.get("best") else ""
-        print(f"{row['round']:>5}  {100 * row['dev_f1']:7.2f}  {100 * row['test_f1']:8.2f}{acc}"
+        print(f"{row['round']:>5}  {_pct(row['dev_f1'], 7)}  {_pct(row['test_f1'], 8)}{acc}"
               f"  {row['kept']:>5}  {row['dropped']:>7}  {row['tokens']:>7}{mark}")
     best = max(result.metrics, key=lambda r: (r["dev_f1"], -r["round"]), default=None)
     if best is not None:
-        extra = f", test F1 {100 * best['test_f1']:.2f}"
+        extra = f", test F1 {_pct(best['test_f1'])}"
         if cls:
-            extra = (f", test accuracy {100 * best['test_accuracy']:.2f}, test macro-F1 "
-                     f"{100 * best['test_f1']:.2f}")
-        print(f"best student: round {best['round']} (dev F1 {100 * best['dev_f1']:.2f}{extra})")
+            extra = (f", test accuracy {_pct(best.get('test_accuracy'))}, test macro-F1 "
+                     f"{_pct(best['test_f1'])}")
+        if best["test_f1"] is None:
+            extra = ", no test split"
+        print(f"best student: round {best['round']} (dev F1 {_pct(best['dev_f1'])}{extra})")
     print(f"stopped: {result.stop_reason or 'done'}; outputs in {result.run_dir}")
 
 
@@ -262,6 +269,44 @@ def _quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
+def prepare(args: argparse.Namespace) -> tuple[RunConfig, Any]:
+    """Config and task data for parsed flags; bad input fails here, in a second, before torch
+    and transformers load and before anything is written to a run directory."""
+    config = resume_config(args) if args.resume else config_from_args(args)
+    if not args.resume:
+        RunDir(Path(config.run_dir)).refuse_existing_run()
+    return config, load_task_data(config.spec)
+
+
+def run_once(args: argparse.Namespace, config: RunConfig, data: Any) -> Any:
+    """Run (or resume) one loop for ``config``; returns its RunResult."""
+    _quiet_libraries()
+    from graph.run import run_loop
+    from teacher import TeacherUnavailable
+
+    try:
+        return asyncio.run(run_loop(
+            config, resume=bool(args.resume), api_key=os.environ.get("OPENAI_API_KEY", "")
+            or "unused", show_progress=not args.quiet, data=data,
+        ))
+    except TeacherUnavailable as exc:
+        raise UserError(f"{exc}; resume later with: python main.py --resume {config.run_dir}"
+                        ) from None
+
+
+def _run_seeds(args: argparse.Namespace, config: RunConfig) -> int:
+    if args.resume:
+        raise UserError("--seeds starts new runs; resume one seed with --resume RUN_DIR/seed-N "
+                        "(or rerun the same --seeds command: finished seeds are kept, stopped "
+                        "ones resume)")
+    _quiet_libraries()
+    from graph.seeds import run_seeds
+
+    return run_seeds(config, args.seeds, api_key=os.environ.get("OPENAI_API_KEY", "")
+                     or "unused", show_progress=not args.quiet,
+                     per_run=lambda result: print_summary(result, config.spec.kind))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 internal error, 2 bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -271,34 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run_dir = args.resume or args.run_dir
     try:
-        config = resume_config(args) if args.resume else config_from_args(args)
+        config, data = prepare(args)
         run_dir = config.run_dir
-        # bad input fails here, in a second, before torch and transformers are imported
-        if not args.resume:
-            RunDir(Path(config.run_dir)).refuse_existing_run()
-        data = load_task_data(get_task(config.task), Path(config.data_dir))
-        _quiet_libraries()
-        from graph.run import run_loop
-        from teacher import TeacherUnavailable
-
-        try:
-            if args.seeds is not None:
-                if args.resume:
-                    raise UserError("--seeds starts new runs; resume one seed with "
-                                    "--resume RUN_DIR/seed-N (or rerun the same --seeds "
-                                    "command: finished seeds are kept, stopped ones resume)")
-                from graph.seeds import run_seeds
-
-                return run_seeds(config, args.seeds, api_key=os.environ.get(
-                    "OPENAI_API_KEY", "") or "unused", show_progress=not args.quiet,
-                    per_run=lambda result: print_summary(result, TASKS[config.task].kind))
-            result = asyncio.run(run_loop(
-                config, resume=bool(args.resume), api_key=os.environ.get("OPENAI_API_KEY", "")
-                or "unused", show_progress=not args.quiet, data=data,
-            ))
-        except TeacherUnavailable as exc:
-            raise UserError(f"{exc}; resume later with: python main.py --resume {run_dir}"
-                            ) from None
+        if args.seeds is not None:
+            return _run_seeds(args, config)
+        result = run_once(args, config, data)
     except UserError as exc:
         print(f"evokd: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -306,9 +328,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nevokd: interrupted; continue with: python main.py --resume {run_dir}",
               file=sys.stderr)
         return 130
-    print_summary(result, TASKS[config.task].kind)
+    print_summary(result, config.spec.kind)
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``evokd`` console command (same as ``python main.py``)."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()
