@@ -43,9 +43,10 @@ def load_task_data(spec: TaskSpec, lenient: bool = False) -> TaskData:
             return hub
     unknown: dict[str, Counter[str]] = {}
     splits: dict[str, list[Example]] = {}
+    opened = _open_dataset(spec.source) if spec.data_format == "datasets" else None
     for split in spec.source.splits:
         counter: Counter[str] | None = Counter() if lenient else None
-        splits[split] = _read_split(spec, split, counter)
+        splits[split] = _read_split(spec, split, counter, opened)
         if counter:
             unknown[split] = counter
     for split in ("train", "seeds", "dev", "test"):
@@ -69,9 +70,10 @@ def _where(spec: TaskSpec, split: str) -> str:
     return spec.source.splits[split]
 
 
-def _read_split(spec: TaskSpec, split: str, unknown: Counter[str] | None) -> list[Example]:
-    if spec.data_format == "datasets":
-        return read_dataset_split(spec, spec.source, split, unknown)
+def _read_split(spec: TaskSpec, split: str, unknown: Counter[str] | None,
+                opened: Any) -> list[Example]:
+    if opened is not None:
+        return read_dataset_split(spec, spec.source, split, unknown, opened)
     hint = ("each task folder needs its train, dev and test files" if spec.builtin
             else f"fix data.{split} in {spec.source.origin} (paths are relative to it)")
     return read_file(spec, Path(spec.source.splits[split]), hint, unknown)
@@ -91,7 +93,8 @@ def _check_builtin_folder(spec: TaskSpec) -> TaskData | None:
     fallback = spec.source.fallback
     if fallback is not None and os.environ.get("HF_HUB_OFFLINE") != "1":
         try:
-            return TaskData(*(read_dataset_split(spec, fallback, s, None)
+            opened = _open_dataset(fallback)
+            return TaskData(*(read_dataset_split(spec, fallback, s, None, opened)
                               for s in ("train", "dev", "test")))
         except UserError:
             pass
@@ -101,7 +104,7 @@ def _check_builtin_folder(spec: TaskSpec) -> TaskData | None:
     )
 
 
-def _open_dataset(spec: TaskSpec, source: DataSource) -> Any:
+def _open_dataset(source: DataSource) -> Any:
     """The DatasetDict named by ``source.dataset``: a saved folder, else a hub id."""
     try:
         import datasets
@@ -142,10 +145,9 @@ def _class_names(feature: Any) -> list[str] | None:
 
 
 def read_dataset_split(spec: TaskSpec, source: DataSource, split: str,
-                       unknown: Counter[str] | None) -> list[Example]:
-    """One split of a ``datasets`` dataset; integer labels and tags are mapped through the
-    dataset's ClassLabel names."""
-    loaded = _open_dataset(spec, source)
+                       unknown: Counter[str] | None, loaded: Any) -> list[Example]:
+    """One split of the opened ``datasets`` DatasetDict ``loaded``; integer labels and tags
+    are mapped through the dataset's ClassLabel names."""
     name = source.splits.get(split, split)
     if name not in loaded:
         raise UserError(f"{source.origin}: dataset {source.dataset} has no split {name!r} "
