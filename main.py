@@ -112,7 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="texts the generator writes per round (half easy, half hard); "
                    "default 16, or 8 with the local teacher")
     p.add_argument("--seed", type=_non_negative, default=1)
-    p.add_argument("--student", default=DEFAULT_STUDENT, help="HF model id or local path")
+    p.add_argument("--student", default=DEFAULT_STUDENT,
+                   help="any Hugging Face encoder: hub id or local path")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N|mps",
+                   help="where the student trains and predicts (auto: CUDA, then MPS, then CPU)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="student precision (auto: bf16 or fp16 on CUDA, fp32 elsewhere)")
+    p.add_argument("--max-length", type=_int_at_least(8), default=None, metavar="N",
+                   help="student sub-words per text; longer texts are cut and counted in the "
+                   "trace (default: the task file's, else 128 for NER, 256 for classification)")
     p.add_argument("--teacher", choices=["openai", "local"], default=None,
                    help="endpoint kind (default: openai if an endpoint is configured, else local)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint "
@@ -202,7 +210,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         data_dir=str(resolve_data_dir(args.data_dir)),
         k_shot=args.k_shot, rounds=_default(args.rounds, kind, 3, LOCAL_ROUNDS),
         samples_per_round=_default(args.samples_per_round, kind, 16, LOCAL_SAMPLES),
-        seed=args.seed, student=args.student, teacher=kind, model=model, base_url=base_url,
+        seed=args.seed, student=args.student, device=args.device, precision=args.precision,
+        max_length=args.max_length, teacher=kind, model=model, base_url=base_url,
         local_model=args.local_model,
         max_concurrency=_default(args.max_concurrency, kind, 8, LOCAL_CONCURRENCY),
         timeout_s=args.timeout or (LOCAL_TIMEOUT_S if kind == "local" else 60.0),
@@ -275,7 +284,9 @@ def prepare(args: argparse.Namespace) -> tuple[RunConfig, Any]:
     config = resume_config(args) if args.resume else config_from_args(args)
     if not args.resume:
         RunDir(Path(config.run_dir)).refuse_existing_run()
-    return config, load_task_data(config.spec)
+    data = load_task_data(config.spec)
+    config.hardware()  # a device or precision this machine lacks: exit 2 before any output
+    return config, data
 
 
 def run_once(args: argparse.Namespace, config: RunConfig, data: Any) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from student import DEFAULT_STUDENT
+from student.hardware import DEFAULT_MAX_LENGTH, Hardware, resolve_hardware
 from tasks.errors import UserError
 from tasks.spec import TaskSpec
 
@@ -26,6 +27,9 @@ class RunConfig:
     samples_per_round: int = 16
     seed: int = 1
     student: str = DEFAULT_STUDENT
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    max_length: int | None = None  # student sub-words per text; None: the task's or kind's
     # teacher
     teacher: Literal["openai", "local"] = "openai"
     model: str = ""
@@ -66,6 +70,13 @@ class RunConfig:
         from tasks.registry import resolve_task  # a run directory from before task files
 
         return resolve_task(self.task, Path(self.data_dir))
+
+    def hardware(self) -> Hardware:
+        """Device, precision and max length resolved for this machine (UserError if it
+        cannot give them)."""
+        spec = self.spec
+        length = self.max_length or spec.max_length or DEFAULT_MAX_LENGTH[spec.kind]
+        return resolve_hardware(self.device, self.precision, length)
 
     @property
     def keeps_history(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from graph.config import RunConfig
 from graph.progress import ProgressDisplay
 from graph.rundir import RunDir
+from student.hardware import Hardware
 from tasks.data import TaskData
 from tasks.spec import Example, TaskSpec
 from teacher import TeacherClient
@@ -25,6 +26,7 @@ class RunContext:
     teacher: TeacherClient | None = None
     leak_keys: frozenset[str] = frozenset()
     progress: ProgressDisplay = field(default_factory=lambda: ProgressDisplay(enabled=False))
+    hardware: Hardware = field(default_factory=Hardware)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def require_teacher(self) -> TeacherClient:

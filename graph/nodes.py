@@ -40,23 +40,32 @@ def _settings(ctx: RunContext, steps: int, round_no: int) -> TrainSettings:
 
 
 def _train(ctx: RunContext, base: str | None, examples: list[Example], round_no: int,
-           steps: int) -> str:
-    """Train a copy of ``base`` (or a fresh backbone) and save it under work/round-N."""
+           steps: int) -> tuple[str, int]:
+    """Train a copy of ``base`` (or a fresh backbone) and save it under work/round-N;
+    returns its path and how many training texts were cut at the max length."""
     cfg = ctx.config
-    student = (Student.load(ctx.spec, Path(base)) if base
-               else Student.create(ctx.spec, cfg.student, cfg.seed))
+    student = (Student.load(ctx.spec, Path(base), ctx.hardware) if base
+               else Student.create(ctx.spec, cfg.student, cfg.seed, ctx.hardware))
     ctx.progress.phase(f"round {round_no}: training on {len(examples)} samples")
-    student.train(examples, _settings(ctx, steps, round_no), ctx.progress.training_step)
+    stats = student.train(examples, _settings(ctx, steps, round_no), ctx.progress.training_step)
     path = ctx.run_dir.work(f"round-{round_no}")
     student.save(path)
     remember(str(path), student)
-    return str(path)
+    return str(path), int(stats["truncated"])
+
+
+def _note_truncated(runtime: Ctx, round_no: int, counts: dict[str, int]) -> None:
+    """A trace event counting texts cut at the student's max length (never silent)."""
+    counts = {split: n for split, n in counts.items() if n}
+    if counts:
+        runtime.stream_writer({"event": "truncated", "round": round_no,
+                               "max_length": runtime.context.hardware.max_length, **counts})
 
 
 def _scores(ctx: RunContext, path: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Dev scores (model selection) and test scores (reporting only; None without a test
     split)."""
-    student = cached_student(ctx.spec, path)
+    student = cached_student(ctx.spec, path, ctx.hardware)
     ctx.progress.phase("evaluating on dev and test" if ctx.data.test else "evaluating on dev")
     test = student.evaluate(ctx.data.test) if ctx.data.test else None
     return student.evaluate(ctx.data.dev), test
@@ -88,8 +97,11 @@ def _metrics_row(ctx: RunContext, round_no: int, dev: dict[str, Any],
 async def train_seed(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Train the seed student on the k-shot set and score it (round 0)."""
     ctx = runtime.context
-    path = await asyncio.to_thread(_train, ctx, None, ctx.seed_set, 0, ctx.config.seed_steps)
+    path, cut = await asyncio.to_thread(_train, ctx, None, ctx.seed_set, 0,
+                                        ctx.config.seed_steps)
     dev, test = await asyncio.to_thread(_scores, ctx, path)
+    _note_truncated(runtime, 0, {"train": cut, "dev": dev["truncated"],
+                                 "test": test["truncated"] if test else 0})
     ctx.run_dir.publish_student(Path(path))
     metrics = [_metrics_row(ctx, 0, dev, test, 0, 0, True)]
     ctx.run_dir.write_jsonl(ctx.run_dir.metrics, metrics)
@@ -104,7 +116,7 @@ async def evaluate(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     if ctx.config.strategy != "evokd":  # the static baseline uses no feedback
         return {"feedback": {"correct": [], "wrong": []}}
-    student = cached_student(ctx.spec, state["student_path"])
+    student = cached_student(ctx.spec, state["student_path"], ctx.hardware)
     predicted = await asyncio.to_thread(student.predict, ctx.seed_set)
     return {"feedback": split_feedback(ctx.spec, ctx.seed_set, predicted)}
 
@@ -267,8 +279,9 @@ async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     batch = state.get("batch", [])
     if not batch or ctx.config.strategy != "evokd":  # the static baseline uses no feedback
         return {}
-    student = cached_student(ctx.spec, state["student_path"])
+    student = cached_student(ctx.spec, state["student_path"], ctx.hardware)
     predicted = await asyncio.to_thread(student.predict, batch)
+    _note_truncated(runtime, state["round"], {"batch": student.last_truncated})
     result = split_feedback(ctx.spec, batch, predicted)
     runtime.stream_writer({"event": "feedback", "round": state["round"],
                            "correct": len(result["correct"]), "wrong": len(result["wrong"])})
@@ -288,10 +301,11 @@ async def train(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     if not state.get("batch"):
         return {"candidate_path": ""}
-    path = await asyncio.to_thread(
+    path, cut = await asyncio.to_thread(
         _train, ctx, state["student_path"], training_set(state, ctx), state["round"],
         ctx.config.round_steps,
     )
+    _note_truncated(runtime, state["round"], {"train": cut})
     return {"candidate_path": path}
 
 

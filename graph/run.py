@@ -48,10 +48,11 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
     return run_dir
 
 
-def _record_teacher(run_dir: RunDir, info: dict[str, Any]) -> None:
-    """Add the teacher's description (never its key) to config.json."""
+def record_info(run_dir: RunDir, key: str, info: dict[str, Any]) -> None:
+    """Add a description (the teacher's, never its key; the student's hardware) to
+    config.json under ``key``."""
     config = json.loads(run_dir.config.read_text(encoding="utf-8"))
-    config["teacher_info"] = info
+    config[key] = info
     run_dir.write_text(run_dir.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
@@ -80,7 +81,7 @@ async def open_teacher(
             temperature=config.temperature, seed=config.seed,
             budget_tokens=config.budget_tokens, timeout_s=config.timeout_s,
         )
-        _record_teacher(run_dir, {**info, **settings.public_dict()})
+        record_info(run_dir, "teacher_info", {**info, **settings.public_dict()})
         cache = ResponseCache(default_cache_path()) if config.use_cache else None
         client = TeacherClient(settings, cache)
         stack.push_async_callback(client.aclose)
@@ -108,10 +109,15 @@ async def run_loop(
     if not seed_set:
         raise UserError(f"the k-shot draw found no examples in {config.task}'s train split; "
                         "check its labels with: python main.py task TASK")
+    hardware = config.hardware()
     run_dir = prepare_run_dir(config, resume)
+    record_info(run_dir, "hardware", hardware.describe())
     leak_keys = frozenset(text_key(spec.example_text(ex)) for ex in data.dev + data.test)
     compiled = build_graph()
     with ProgressDisplay(enabled=show_progress) as progress:
+        about = hardware.describe()
+        progress.say(f"student {config.student} on {about['device']} ({about['device_name']}), "
+                     f"{about['precision']}, max length {about['max_length']}")
         async with (
             open_teacher(config, run_dir, api_key) as teacher,
             AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints)) as saver,
@@ -120,7 +126,7 @@ async def run_loop(
             run_dir.write_text(run_dir.graph, graph.get_graph().draw_mermaid())
             context = RunContext(config=config, spec=spec, data=data, seed_set=seed_set,
                                  run_dir=run_dir, teacher=teacher, leak_keys=leak_keys,
-                                 progress=progress)
+                                 progress=progress, hardware=hardware)
             snapshot = await graph.aget_state(THREAD)
             # finished = no task left in the step; ``next`` alone also empties when a process
             # died after the step's tasks had finished but before the next checkpoint

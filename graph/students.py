@@ -5,19 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from student import Student
+from student.hardware import Hardware
 from tasks.spec import TaskSpec
 
 _CACHE: dict[str, Student] = {}
 _LIMIT = 2
 
 
-def cached_student(spec: TaskSpec, path: str) -> Student:
-    """The student saved at ``path``, loaded once per process. Do not train it in place."""
+def cached_student(spec: TaskSpec, path: str, hardware: Hardware) -> Student:
+    """The student saved at ``path``, loaded once per process (on ``hardware``). Do not
+    train it in place."""
     key = str(Path(path).resolve())
     if key not in _CACHE:
         if len(_CACHE) >= _LIMIT:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = Student.load(spec, Path(path))
+        _CACHE[key] = Student.load(spec, Path(path), hardware)
     return _CACHE[key]
 
 

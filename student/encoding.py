@@ -17,24 +17,29 @@ def encode(
     tokenizer: PreTrainedTokenizerBase,
     example: Example,
     label2id: dict[str, int] | None = None,
+    max_length: int = MAX_LENGTH,
 ) -> dict[str, Any]:
     """Token ids for one example, with ``labels`` when ``label2id`` is given.
 
     NER: the label of a word sits on its first sub-word; other sub-words and special tokens
-    get -100. ``word_ids`` is kept so predictions can be read back per word.
+    get -100. ``word_ids`` is kept so predictions can be read back per word. ``truncated``
+    says whether the text was cut at ``max_length`` sub-words.
     """
     if spec.kind == "cls":
-        enc = tokenizer(example["text"], truncation=True, max_length=MAX_LENGTH)
-        item = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        enc = tokenizer(example["text"], truncation=True, max_length=max_length)
+        item = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                "truncated": len(enc["input_ids"]) >= max_length and len(tokenizer(
+                    example["text"], truncation=False, verbose=False)["input_ids"]) > max_length}
         if label2id is not None:
             item["labels"] = label2id[example["label"]]
         return item
     enc = tokenizer(
-        example["tokens"], is_split_into_words=True, truncation=True, max_length=MAX_LENGTH
+        example["tokens"], is_split_into_words=True, truncation=True, max_length=max_length
     )
     word_ids = enc.word_ids()
+    last_word = max((w for w in word_ids if w is not None), default=-1)
     item = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-            "word_ids": word_ids}
+            "word_ids": word_ids, "truncated": last_word < len(example["tokens"]) - 1}
     if label2id is not None:
         labels, previous = [], None
         for word in word_ids:
@@ -45,8 +50,10 @@ def encode(
     return item
 
 
-def collate(tokenizer: PreTrainedTokenizerBase, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pad a batch to its longest member (dynamic padding); labels padded with -100."""
+def collate(tokenizer: PreTrainedTokenizerBase, items: list[dict[str, Any]],
+            device: str = "cpu") -> dict[str, Any]:
+    """Pad a batch to its longest member (dynamic padding); labels padded with -100; the
+    tensors on ``device``."""
     import torch
 
     width = max(len(item["input_ids"]) for item in items)
@@ -64,4 +71,6 @@ def collate(tokenizer: PreTrainedTokenizerBase, items: list[dict[str, Any]]) -> 
             )
         else:
             batch["labels"] = torch.tensor([i["labels"] for i in items])
+    if device != "cpu":
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     return batch

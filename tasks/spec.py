@@ -54,6 +54,7 @@ class TaskSpec:
     domain: str = ""
     source: DataSource = field(default_factory=DataSource)
     builtin: bool = False
+    max_length: int | None = None  # the student's sub-words per text, if the task file says
 
     @property
     def tag_set(self) -> list[str]:

@@ -16,8 +16,9 @@ data:                         # paths relative to this file
 ```
 
 ``text_field`` / ``label_field`` (classification) and ``tokens_field`` / ``tags_field`` (NER
-JSONL and datasets) name the fields. ``data: {dataset: DIR_OR_ID, train: train, dev:
-validation, test: test}`` reads a ``datasets`` dataset instead of files.
+JSONL and datasets) name the fields; ``max_length`` sets the student's sub-words per text.
+``data: {dataset: DIR_OR_ID, train: train, dev: validation, test: test}`` reads a ``datasets``
+dataset instead of files.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from tasks.spec import SPLIT_KEYS, DataSource, TaskKind, TaskSpec
 KINDS: dict[str, TaskKind] = {"ner": "ner", "classification": "cls", "cls": "cls"}
 FORMATS = ("conll", "jsonl", "csv")
 FIELD_KEYS = ("text_field", "label_field", "tokens_field", "tags_field")
-TOP_KEYS = ("name", "kind", "description", "domain", "labels", "format", "data", *FIELD_KEYS)
+TOP_KEYS = ("name", "kind", "description", "domain", "labels", "format", "data", *FIELD_KEYS,
+            "max_length")
 DATA_KEYS = (*SPLIT_KEYS, "dataset", "fallback")
 SUFFIX_FORMATS = {".conll": "conll", ".txt": "conll", ".iob": "conll", ".bio": "conll",
                   ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
@@ -116,10 +118,15 @@ def parse_task(raw: dict[str, Any], reader: _Reader, base: Path, default_name: s
     labels = _labels(raw.get("labels"), reader, kind)
     fields = {key: reader.text(raw, key) for key in FIELD_KEYS if raw.get(key) is not None}
     source, data_format = _source(raw, reader, base, fields)
+    max_length = raw.get("max_length")
+    if max_length is not None and (not isinstance(max_length, int) or isinstance(
+            max_length, bool) or not 8 <= max_length <= 8192):
+        raise reader.fail("max_length", "max_length must be a whole number of sub-words "
+                          "(8-8192)")
     return TaskSpec(
         name=name, kind=kind, description=reader.text(raw, "description") or name,
         domain=reader.text(raw, "domain"), labels=tuple(labels), label_descriptions=labels,
-        data_format=data_format, source=source, builtin=builtin,
+        data_format=data_format, source=source, builtin=builtin, max_length=max_length,
     )
 
 
