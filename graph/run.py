@@ -67,11 +67,12 @@ async def open_teacher(
     async with contextlib.AsyncExitStack() as stack:
         base_url, model, info = config.base_url, config.model, {"kind": "openai"}
         if config.teacher == "local":
-            from teacher.local import LocalTeacher, LocalTeacherError, ModelError
+            from teacher.local import DEFAULT_MODEL, LocalTeacher, LocalTeacherError, ModelError
 
             try:
+                device = "cpu" if config.device == "mps" else config.device  # shares a CUDA GPU
                 local = stack.enter_context(
-                    LocalTeacher(config.local_model) if config.local_model else LocalTeacher())
+                    LocalTeacher(config.local_model or DEFAULT_MODEL, device=device))
             except (ModelError, LocalTeacherError) as exc:
                 raise UserError(str(exc).strip().splitlines()[0]) from None
             base_url, model, info = local.base_url, local.model_name, local.describe()

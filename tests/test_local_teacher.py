@@ -17,6 +17,7 @@ from pathlib import Path
 
 import openai
 import pytest
+import torch
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
@@ -45,6 +46,9 @@ def llm(teacher: LocalTeacher, **kw) -> ChatOpenAI:
 def test_describe_for_config(teacher):
     facts = teacher.describe()
     assert facts["engine"] == "transformers" and facts["model"] == MODEL
+    on_gpu = torch.cuda.is_available()
+    assert facts["device"] == ("cuda:0" if on_gpu else "cpu")  # auto: a CUDA GPU when there
+    assert facts["dtype"] in (("bfloat16", "float16") if on_gpu else ("float32",))
     assert facts["sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     assert facts["file"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert teacher.base_url.startswith("http://127.0.0.1:") and teacher.base_url.endswith("/v1")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from teacher.local import models
 from teacher.local.cli import main, serve_main
@@ -113,6 +114,8 @@ def test_cache_dir_follows_env(monkeypatch, tmp_path):
         (["--engine", "vllm"], "invalid choice"),
         (["--threads", "0"], ">= 1"),
         (["--model", "gpt-17"], "unknown local model"),
+        (["--device", "tpu"], "choose auto, cpu, cuda, cuda:N or mps"),
+        *([] if torch.cuda.is_available() else [(["--device", "cuda"], "no CUDA GPU available")]),
     ],
 )
 def test_serve_bad_flags_exit_2_with_one_line(argv, needle, capsys):

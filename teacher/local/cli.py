@@ -60,6 +60,9 @@ def build_parser(prog: str = "python -m teacher.local serve") -> argparse.Argume
                         help="auto = llama_cpp when importable, else transformers")
     parser.add_argument("--threads", type=_positive, default=None,
                         help="CPU threads (default $EVOKD_TEACHER_THREADS or all cores)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
+                             "cuda:N (transformers engine)")
     parser.add_argument("--context", type=_positive, default=DEFAULT_CONTEXT,
                         help=f"context window in tokens (default {DEFAULT_CONTEXT})")
     parser.add_argument("--ready-file", type=Path, default=None,
@@ -112,7 +115,8 @@ async def _serve(args: argparse.Namespace, server: Any, info: dict[str, Any]) ->
         if args.ready_file is not None:
             _write_ready(args.ready_file, {"port": port, "base_url": base_url, "pid": os.getpid(),
                                            **server.info})
-        print(f"evokd local teacher: {info['model']} ({server.info['engine']}) serving at "
+        where = server.info.get("device", "cpu")
+        print(f"evokd local teacher: {info['model']} ({server.info['engine']}, {where}) serving at "
               f"{base_url}", flush=True)
 
     try:
@@ -135,9 +139,13 @@ def serve_main(argv: list[str] | None = None, prog: str = "python -m teacher.loc
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from student.hardware import pick_device
+    from tasks.errors import UserError
+
     try:
+        pick_device(args.device)  # checked before the slow model load
         resolved = resolve_model(args.model)
-    except ModelError as exc:
+    except (ModelError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from teacher.local.engines import load_engine
@@ -145,7 +153,11 @@ def serve_main(argv: list[str] | None = None, prog: str = "python -m teacher.loc
 
     try:
         engine = load_engine(args.engine, resolved.path, args.threads, args.context,
-                             None if args.no_weights_cache else _weights_cache(resolved.sha256))
+                             None if args.no_weights_cache else _weights_cache(resolved.sha256),
+                             args.device)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - one clear line, traceback only with --verbose
         log.debug("engine load failed", exc_info=True)
         print(f"error: could not load {resolved.name} with engine {args.engine}: "

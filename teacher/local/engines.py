@@ -82,10 +82,12 @@ def llama_cpp_available() -> bool:
 
 
 def load_engine(kind: str, model_path: Path, threads: int | None = None,
-                context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None) -> Engine:
+                context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None,
+                device: str = "auto") -> Engine:
     """Load ``model_path`` with engine ``kind`` (auto: llama_cpp when importable).
 
-    ``weights_cache`` (transformers only) is a folder for the dequantised weights.
+    ``weights_cache`` and ``device`` (transformers only): a folder for the dequantised weights,
+    and where the model runs (auto: a CUDA GPU when there is one, else the CPU).
     """
     if kind not in ENGINES:
         raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(ENGINES)}")
@@ -102,4 +104,4 @@ def load_engine(kind: str, model_path: Path, threads: int | None = None,
         return LlamaCppEngine(model_path, threads, context)
     from teacher.local.hf_engine import TransformersEngine
 
-    return TransformersEngine(model_path, threads, context, weights_cache)
+    return TransformersEngine(model_path, threads, context, weights_cache, device)

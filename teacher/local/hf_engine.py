@@ -1,10 +1,12 @@
-"""The transformers engine: a GGUF model dequantised to fp32 and run by torch on CPU.
+"""The transformers engine: a GGUF model dequantised and run by torch (CPU fp32, or a GPU).
 
 Needs ``gguf`` and ``accelerate`` (the ``local`` extra), no compiler. JSON replies are steered
 by putting the start of the object in the model's mouth (``json_prefix``); the server adds the
 schema to the prompt and repairs the reply. Two speed-ups: the dequantised weights are kept on
 disk (a start takes seconds instead of a minute or two), and the KV cache of the previous
 prompt is reused for the prefix the next prompt shares (agent prompts repeat their system part).
+On a CUDA GPU (``device`` auto or cuda[:N]) the model runs there in bf16 (fp16 where the GPU has
+no bf16); the student of the same run shares the GPU.
 """
 
 from __future__ import annotations
@@ -140,14 +142,29 @@ class PrefixCache:
         self._ids, self._cache = [], None
 
 
+def _placement(device: str) -> tuple[str, Any]:
+    """The torch device and dtype for ``device`` (auto: a CUDA GPU when there is one)."""
+    import torch
+
+    from student.hardware import pick_device
+
+    if device == "auto" and not torch.cuda.is_available():
+        return "cpu", torch.float32  # MPS is left to the student: the teacher stays on the CPU
+    chosen = pick_device(device)
+    if not chosen.startswith("cuda"):
+        return "cpu", torch.float32
+    return chosen, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 class TransformersEngine:
-    """A GGUF model run by transformers on CPU (fp32 after dequantising)."""
+    """A GGUF model run by transformers: fp32 on the CPU, bf16/fp16 on a CUDA GPU."""
 
     name = "transformers"
     constrained = False
 
     def __init__(self, model_path: Path, threads: int | None = None,
-                 context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None) -> None:
+                 context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None,
+                 device: str = "auto") -> None:
         import torch
         from transformers.utils import logging as hf_logging
 
@@ -166,6 +183,10 @@ class TransformersEngine:
             self.tokenizer, self.model = _load_gguf(model_path)
             if weights_cache is not None:
                 _save_hf_dir(self.tokenizer, self.model, weights_cache)
+        self.device, dtype = _placement(device)
+        if self.device != "cpu":
+            self.model = self.model.to(device=self.device, dtype=dtype)
+        self.dtype = str(dtype).removeprefix("torch.")
         self.load_seconds = round(time.perf_counter() - started, 1)
         limit = getattr(self.model.config, "max_position_embeddings", None) or context
         self.context = min(context, int(limit))
@@ -232,7 +253,7 @@ class TransformersEngine:
             kwargs.update(temperature=temperature, top_p=1.0, top_k=0)
             if seed is not None:
                 torch.manual_seed(seed)
-        input_ids = torch.tensor([ids])
+        input_ids = torch.tensor([ids], device=self.device)
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
@@ -253,6 +274,7 @@ class TransformersEngine:
     def describe(self) -> dict[str, Any]:
         """Engine facts for /health and run configs."""
         return {"engine": self.name, "threads": self.threads, "context": self.context,
+                "device": self.device, "dtype": self.dtype,
                 "load_seconds": self.load_seconds, "loaded_from": self.loaded_from,
                 "constrained_json": self.constrained, "prefix_cache_hits": self._prefix_cache.hits,
                 "prefix_tokens_reused": self._prefix_cache.reused_tokens}

@@ -56,7 +56,8 @@ class LocalTeacher:
     """The embedded offline teacher: an OpenAI-compatible server on 127.0.0.1 in a subprocess.
 
     ``model``: a name from ``MODELS`` or a .gguf path; ``engine``: auto | transformers |
-    llama_cpp; ``port``: 0 = any free port; ``threads``/``context``: engine settings;
+    llama_cpp; ``port``: 0 = any free port; ``threads``/``context``/``device``: engine settings
+    (``device`` auto: a CUDA GPU when there is one);
     ``startup_timeout``: seconds to wait for ``/health`` (a cold GGUF load of the 0.5B model
     takes 1-2 minutes, later starts seconds); ``stop_grace``: seconds between terminate and
     kill; ``weights_cache``: keep dequantised weights on disk; ``cache_dir``: root for the model
@@ -71,6 +72,7 @@ class LocalTeacher:
         port: int = 0,
         threads: int | None = None,
         context: int | None = None,
+        device: str = "auto",
         startup_timeout: float = 900.0,
         stop_grace: float = 10.0,
         weights_cache: bool = True,
@@ -82,6 +84,7 @@ class LocalTeacher:
         self.requested_port = port
         self.threads = threads
         self.context = context
+        self.device = device
         self.startup_timeout = startup_timeout
         self.stop_grace = stop_grace
         self.weights_cache = weights_cache
@@ -123,7 +126,8 @@ class LocalTeacher:
                                  "engine": self._info.get("engine", self.engine)}
         if self.resolved is not None:
             facts.update(self.resolved.describe())
-        for key in ("threads", "context", "load_seconds", "loaded_from", "constrained_json"):
+        for key in ("threads", "context", "device", "dtype", "load_seconds", "loaded_from",
+                    "constrained_json"):
             if key in self._info:
                 facts[key] = self._info[key]
         if self.port is not None:
@@ -141,7 +145,7 @@ class LocalTeacher:
         log_path = self._workdir / "server.log"
         cmd = [self.python, "-m", "teacher.local", "serve", "--model", str(self.resolved.path)
                if self.resolved.source == "file" else self.resolved.name,
-               "--port", str(self.requested_port), "--engine", self.engine,
+               "--port", str(self.requested_port), "--engine", self.engine, "--device", self.device,
                "--ready-file", str(ready), "--parent-pid", str(os.getpid())]
         if self.threads:
             cmd += ["--threads", str(self.threads)]
