@@ -2,6 +2,7 @@
 
 Same backbone, same data, same batch size and number of steps, run alternately in one process
 so machine noise hits both alike. Prints examples/s of each and the ratio (ours / Trainer).
+``bench/device_check.py`` uses the same two functions on a GPU.
 
     python bench/train_throughput.py [--task conll03] [--steps 40] [--repeats 2]
 """
@@ -24,30 +25,38 @@ from transformers.utils import logging as hf_logging
 
 from student import DEFAULT_STUDENT, Student, TrainSettings, resolve_backbone
 from student.encoding import encode
+from student.hardware import Hardware
 from tasks import load_task_data, resolve_data_dir, resolve_task
 
+CPU = Hardware("cpu", "fp32", 128)
 
-def ours(spec, data, steps: int, batch: int) -> float:
-    student = Student.create(spec, DEFAULT_STUDENT, seed=1)
+
+def ours(spec, data, steps: int, batch: int, hardware: Hardware = CPU) -> float:
+    """Training examples/s of the project's loop on ``hardware``."""
+    student = Student.create(spec, DEFAULT_STUDENT, seed=1, hardware=hardware)
     report = student.train(data, TrainSettings(min_steps=steps, epochs=0, batch_size=batch))
     return report["examples_per_s"]
 
 
-def trainer(spec, data, steps: int, batch: int) -> float:
-    student = Student.create(spec, DEFAULT_STUDENT, seed=1)  # same tokenizer + label maps
+def trainer(spec, data, steps: int, batch: int, hardware: Hardware = CPU) -> float:
+    """Training examples/s of a plain Trainer (same model, data, precision) on ``hardware``."""
+    student = Student.create(spec, DEFAULT_STUDENT, seed=1, hardware=hardware)  # tokenizer, labels
     labels = spec.tag_set
     model = AutoModelForTokenClassification.from_pretrained(
         resolve_backbone(DEFAULT_STUDENT), num_labels=len(labels),
         id2label=dict(enumerate(labels)), label2id={lb: i for i, lb in enumerate(labels)})
-    items = [encode(spec, student.tokenizer, ex, student.label2id) for ex in data]
+    items = [encode(spec, student.tokenizer, ex, student.label2id, hardware.max_length)
+             for ex in data]
     for item in items:
         item.pop("word_ids")
+        item.pop("truncated")
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
             output_dir=out, per_device_train_batch_size=batch, max_steps=steps,
             learning_rate=5e-5, warmup_steps=int(0.1 * steps), weight_decay=0.01,
-            logging_strategy="no", save_strategy="no", report_to=[], use_cpu=True, seed=1,
-            disable_tqdm=True,
+            logging_strategy="no", save_strategy="no", report_to=[],
+            use_cpu=hardware.device == "cpu", seed=1, disable_tqdm=True,
+            bf16=hardware.precision == "bf16", fp16=hardware.precision == "fp16",
             dataloader_num_workers=0)
         run = Trainer(model=model, args=args, train_dataset=items,
                       data_collator=DataCollatorForTokenClassification(student.tokenizer))

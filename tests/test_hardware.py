@@ -174,3 +174,12 @@ def test_every_tokenizer_family_aligns_trains_predicts_saves_and_loads(
     classifier.train(REVIEWS * 2, TrainSettings(min_steps=30, batch_size=4, learning_rate=3e-3,
                                                 warmup_ratio=0.0))
     assert classifier.predict(REVIEWS) == ["positive", "negative"]
+
+
+@pytest.mark.skipif(HAS_GPU, reason="checks the CPU-only path of the GPU check")
+def test_device_check_says_no_accelerator_on_a_cpu_machine() -> None:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "device_check.py")], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("no accelerator:") and "Traceback" not in done.stderr
