@@ -108,6 +108,17 @@ def _problem(text: str, max_words: int,
     return prompt_copy(text, prompt)
 
 
+def request_hint(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance,
+                 call: int) -> tuple[str, str]:
+    """What sets one call's texts apart from the others': a topic from the task's ``topics``
+    (in turn; none without a list, the prompt then asks for other situations in the domain)
+    and, for hard texts, one of the analysis's error patterns (in turn) to aim at."""
+    topic = task.topics[call % len(task.topics)] if task.topics else ""
+    patterns = [p for p in analysis.get("patterns") or [] if isinstance(p, str) and p.strip()]
+    focus = patterns[call % len(patterns)] if stance == "hard" and patterns else ""
+    return topic, focus
+
+
 def generation_request(
     template: str,
     task: TaskSpec,
@@ -133,6 +144,7 @@ def generation_request(
     max_words = MAX_WORDS[task.kind]
     meta = {"stance": stance, "intended_label": intended_label, "call": call, "round": round_no}
     analysis_view = {key: analysis.get(key) for key in ("summary", "weak_labels", "patterns")}
+    topic, focus = request_hint(task, analysis, stance, call)
     messages = render_messages(
         template,
         task=task,
@@ -146,6 +158,8 @@ def generation_request(
         history_block=(delimit(history[-max_history_chars:], "history")
                        if history.strip() and stance != "plain" else ""),
         call=call,
+        topic=topic,
+        focus=focus,
         seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
     )
 

@@ -8,7 +8,10 @@ runs in a child process::
         ... server.base_url, server.model, server.api_key ...
         server.stats()  # {"calls": N, "peak_in_flight": K}
 
-Child protocol (``python bench/fake_server.py --latency S --responder ok|scripted``): prints
+``responder="gold"`` answers as the perfect teacher of bench/gold_teacher.py for
+``gold=(task, data_dir, k_shot, seed)``.
+
+Child protocol (``python bench/fake_server.py --latency S --responder ok|scripted|gold``): prints
 ``PORT <n>`` once serving; answers each ``stats`` line on stdin with one JSON line; exits when
 stdin closes.
 """
@@ -23,16 +26,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RESPONDERS = ("ok", "scripted")
+RESPONDERS = ("ok", "scripted", "gold")
 
 
 class ServerProcess:
     """A FakeOpenAI server running in a child process (context manager)."""
 
-    def __init__(self, latency: float = 0.0, responder: str = "scripted") -> None:
+    def __init__(self, latency: float = 0.0, responder: str = "scripted",
+                 gold: tuple[str, str | None, int, int] | None = None) -> None:
         if responder not in RESPONDERS:
             raise ValueError(f"responder must be one of {RESPONDERS}")
-        self.latency, self.responder = latency, responder
+        if (responder == "gold") != (gold is not None):
+            raise ValueError("the gold responder needs gold=(task, data_dir, k_shot, seed)")
+        self.latency, self.responder, self.gold = latency, responder, gold
         self.model, self.api_key = "fake-model", "sk-test-fake-key"
         self._proc: subprocess.Popen[str] | None = None
         self.port = 0
@@ -45,7 +51,8 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         self._proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--latency", str(self.latency),
-             "--responder", self.responder],
+             "--responder", self.responder,
+             *(["--gold", json.dumps(self.gold)] if self.gold is not None else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         line = self._proc.stdout.readline() if self._proc.stdout else ""
         if not line.startswith("PORT "):
@@ -72,12 +79,14 @@ class ServerProcess:
             self._proc = None
 
 
-def _child(latency: float, responder: str) -> None:
+def _child(latency: float, responder: str, gold: str | None) -> None:
     sys.path.insert(0, str(ROOT))
+    from bench.gold_teacher import GoldTeacher
     from tests.fake_openai import FakeOpenAI
     from tests.scripted_teacher import reply
 
-    answer = reply if responder == "scripted" else (lambda request: '{"ok": true}')
+    answer = (reply if responder == "scripted" else GoldTeacher.for_run(*json.loads(gold or "[]"))
+              if responder == "gold" else (lambda request: '{"ok": true}'))
     server = FakeOpenAI(answer, latency=latency).start()
     print(f"PORT {server.port}", flush=True)
     for line in sys.stdin:
@@ -91,5 +100,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="fake OpenAI server for benchmarks")
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--responder", choices=RESPONDERS, default="scripted")
+    parser.add_argument("--gold", default=None, help="JSON [task, data_dir, k_shot, seed]")
     args = parser.parse_args()
-    _child(args.latency, args.responder)
+    _child(args.latency, args.responder, args.gold)

@@ -55,6 +55,7 @@ class TaskSpec:
     source: DataSource = field(default_factory=DataSource)
     builtin: bool = False
     max_length: int | None = None  # the student's sub-words per text, if the task file says
+    topics: tuple[str, ...] = ()  # areas the generator's calls spread their texts over
 
     @property
     def tag_set(self) -> list[str]:
@@ -76,6 +77,7 @@ class TaskSpec:
         """Inverse of :meth:`to_dict`."""
         values = dict(raw)
         values["labels"] = tuple(values["labels"])
+        values["topics"] = tuple(values.get("topics") or ())
         values["source"] = _source_from_dict(values.get("source") or {})
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})

@@ -16,7 +16,8 @@ data:                         # paths relative to this file
 ```
 
 ``text_field`` / ``label_field`` (classification) and ``tokens_field`` / ``tags_field`` (NER
-JSONL and datasets) name the fields; ``max_length`` sets the student's sub-words per text.
+JSONL and datasets) name the fields; ``max_length`` sets the student's sub-words per text;
+``topics`` lists areas the generator's calls spread their texts over (one per call, in turn).
 ``data: {dataset: DIR_OR_ID, train: train, dev: validation, test: test}`` reads a ``datasets``
 dataset instead of files.
 """
@@ -35,7 +36,7 @@ KINDS: dict[str, TaskKind] = {"ner": "ner", "classification": "cls", "cls": "cls
 FORMATS = ("conll", "jsonl", "csv")
 FIELD_KEYS = ("text_field", "label_field", "tokens_field", "tags_field")
 TOP_KEYS = ("name", "kind", "description", "domain", "labels", "format", "data", *FIELD_KEYS,
-            "max_length")
+            "max_length", "topics")
 DATA_KEYS = (*SPLIT_KEYS, "dataset", "fallback")
 SUFFIX_FORMATS = {".conll": "conll", ".txt": "conll", ".iob": "conll", ".bio": "conll",
                   ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
@@ -123,10 +124,15 @@ def parse_task(raw: dict[str, Any], reader: _Reader, base: Path, default_name: s
             max_length, bool) or not 8 <= max_length <= 8192):
         raise reader.fail("max_length", "max_length must be a whole number of sub-words "
                           "(8-8192)")
+    topics = raw.get("topics") or []
+    if not isinstance(topics, list) or not all(isinstance(t, str) and t.strip() for t in topics):
+        raise reader.fail("topics", "topics must be a list of short texts (areas the generated "
+                          "texts spread over)")
     return TaskSpec(
         name=name, kind=kind, description=reader.text(raw, "description") or name,
         domain=reader.text(raw, "domain"), labels=tuple(labels), label_descriptions=labels,
         data_format=data_format, source=source, builtin=builtin, max_length=max_length,
+        topics=tuple(t.strip() for t in topics),
     )
 
 

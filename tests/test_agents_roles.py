@@ -330,3 +330,27 @@ async def test_budget_exhausted_propagates(fake_openai, teacher_settings) -> Non
     finally:
         await client.aclose()
     assert server.calls == 0
+
+
+def test_request_hints_come_from_the_task_and_the_analysis(tmp_path) -> None:
+    from agents.generator import generation_request
+    from tasks import resolve_task
+
+    def user(task: TaskSpec, stance: str, call: int, analysis: dict[str, Any]) -> str:
+        messages, _, _ = generation_request(
+            f"generator_{task.kind}", task, analysis, stance=stance, n=2, round_no=1,
+            call=call, intended_label=task.labels[0] if task.kind == "cls" else None,
+            seeds=[], history="", max_history_chars=100)
+        return messages[-1]["content"]
+
+    sst2 = resolve_task("sst2", tmp_path)
+    text = user(sst2, "plain", 1, {})
+    assert "area of plot and pacing" in text and "sport" not in text and "Aim this" not in text
+    assert "area of sport results" in user(resolve_task("conll03", tmp_path), "plain", 2, {})
+    no_topics = TaskSpec(name="t", kind="ner", description="", labels=("PER",),
+                         label_descriptions={}, data_format="conll", domain="game chat")
+    assert "unlike those of other requests" in user(no_topics, "plain", 0, {})
+    assert "within game chat" in user(no_topics, "plain", 0, {})
+    analysis = {"weak_labels": ["PER"], "patterns": ["names in lower case", "nicknames"]}
+    assert "weakness: nicknames" in user(no_topics, "hard", 1, analysis)
+    assert "Aim this" not in user(no_topics, "easy", 1, analysis)

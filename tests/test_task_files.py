@@ -221,3 +221,18 @@ def test_evokd_console_command_is_installed() -> None:
     result = subprocess.run([str(command), "--help"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0 and "--task NAME|FILE" in result.stdout
+
+
+def test_topics_key_is_read_and_checked(tmp_path: Path) -> None:
+    from tasks import resolve_task
+
+    (tmp_path / "dev.jsonl").write_text('{"text": "a", "label": "x"}\n')
+    body = ("kind: classification\nlabels: [x, y]\nformat: jsonl\ndata: {train: dev.jsonl, "
+            "dev: dev.jsonl}\n")
+    good = tmp_path / "good.yaml"
+    good.write_text(body + "topics: [billing, outages]\n")
+    assert resolve_task(str(good), tmp_path).topics == ("billing", "outages")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(body + "topics: billing\n")
+    with pytest.raises(UserError, match=r"bad.yaml:\d+: topics must be a list"):
+        resolve_task(str(bad), tmp_path)
