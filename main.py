@@ -151,7 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-steps", type=_positive, default=300,
                    help="minimum training steps of the seed student")
     p.add_argument("--round-steps", type=_positive, default=150,
-                   help="minimum training steps per round")
+                   help="minimum training steps per round (--schedule incremental)")
+    p.add_argument("--schedule", choices=["retrain", "incremental"], default="retrain",
+                   help="retrain: each round trains a fresh student from the backbone on the "
+                   "seed set + every accepted sample (--train-steps steps); incremental: "
+                   "fine-tunes the best student on the new batch + a replay (--round-steps)")
     p.add_argument("--batch-size", type=_positive, default=16)
     p.add_argument("--strategy", choices=["evokd", "static", "none"], default="evokd",
                    help="evokd: the loop; static: the same teacher writes samples without "
@@ -221,6 +225,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         critic_batch=_default(args.critic_batch, kind, 8, LOCAL_CRITIC_BATCH),
         texts_per_call=args.texts_per_call,
         patience=args.patience, seed_steps=args.train_steps, round_steps=args.round_steps,
+        schedule=args.schedule,
         batch_size=args.batch_size, strategy=args.strategy, easy=not args.no_easy,
         correct_samples=not args.no_correct, history=not args.no_history,
         separate_labeling=not args.no_separate_labeling, critic=not args.no_critic,

@@ -132,9 +132,11 @@ def generation_request(
     seeds: Sequence[Mapping[str, Any]],
     history: str,
     max_history_chars: int,
+    target: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, str]], dict[str, Any], int]:
     """Messages, per-sample metadata and word cap of one generator call (also used by the
-    joint generator of ``--no-separate-labeling``)."""
+    joint generator of ``--no-separate-labeling``). ``target`` (NER): the entity types this
+    call aims at, instead of :func:`target_labels`."""
     if task.kind == "cls":
         if intended_label not in task.labels:
             raise ValueError(f"intended_label must be one of {list(task.labels)}")
@@ -151,7 +153,7 @@ def generation_request(
         stance=stance,
         n=n,
         max_words=max_words,
-        target_labels=target_labels(task, analysis, stance),
+        target_labels=list(target or target_labels(task, analysis, stance)),
         intended_label=intended_label,
         analysis_block=(delimit(analysis_view, "analysis", max_chars=2500)
                         if stance != "plain" else ""),
@@ -176,13 +178,15 @@ async def generate(
     round_no: int,
     call: int = 0,
     intended_label: str | None = None,
+    target: Sequence[str] | None = None,
     seeds: Sequence[Mapping[str, Any]] = (),
     history: str = "",
     emit: Emit | None = None,
     temperature: float | None = None,
     max_history_chars: int = 2000,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Write up to ``n`` texts in one LLM call; classification calls target ``intended_label``.
+    """Write up to ``n`` texts in one LLM call; classification calls target ``intended_label``,
+    NER calls the entity types ``target`` (default: :func:`target_labels` of the stance).
 
     ``history`` (the review history, last ``max_history_chars`` shown) tells the generator what
     earlier rounds produced; ``call`` picks a different topic hint per call so that concurrent
@@ -202,7 +206,7 @@ async def generate(
     messages, meta, max_words = generation_request(
         f"{ROLE}_{task.kind}", task, analysis, stance=stance, n=n, round_no=round_no, call=call,
         intended_label=intended_label, seeds=seeds, history=history,
-        max_history_chars=max_history_chars,
+        max_history_chars=max_history_chars, target=target,
     )
     intended_label = meta["intended_label"]
     prompt = prompt_words(messages)

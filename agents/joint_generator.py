@@ -87,13 +87,14 @@ async def generate_labelled(
     round_no: int,
     call: int = 0,
     intended_label: str | None = None,
+    target: Sequence[str] | None = None,
     seeds: Sequence[Mapping[str, Any]] = (),
     history: str = "",
     emit: Emit | None = None,
     temperature: float | None = None,
     max_history_chars: int = 2000,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Write and label up to ``n`` samples in one LLM call.
+    """Write and label up to ``n`` samples in one LLM call (``target``: as for ``generate``).
 
     Returns:
         ``(samples, dropped)``: samples shaped like the labeler's output (``{"text", "stance",
@@ -106,7 +107,7 @@ async def generate_labelled(
     messages, meta, max_words = generation_request(
         f"joint_generator_{task.kind}", task, analysis, stance=stance, n=n, round_no=round_no,
         call=call, intended_label=intended_label, seeds=seeds, history=history,
-        max_history_chars=max_history_chars,
+        max_history_chars=max_history_chars, target=target,
     )
     intended_label = meta["intended_label"]
     prompt = prompt_words(messages)

@@ -51,7 +51,8 @@ class RunConfig:
     reviewer: bool = False  # a reviewer memo replaces the raw history
     # student training
     seed_steps: int = 300
-    round_steps: int = 150
+    round_steps: int = 150  # incremental schedule only
+    schedule: Literal["retrain", "incremental"] = "retrain"  # how each round trains (README)
     batch_size: int = 16
     learning_rate: float = 5e-5
     # strategy and ablations (each switch removes one part of EvoKD; see README "Strategies")

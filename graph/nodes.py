@@ -71,6 +71,12 @@ def _scores(ctx: RunContext, path: str) -> tuple[dict[str, Any], dict[str, Any] 
     return student.evaluate(ctx.data.dev), test
 
 
+def _label_f1(dev: dict[str, Any]) -> dict[str, float]:
+    """Dev F1 per label (model selection data: it steers how many samples each label gets,
+    and never reaches a prompt)."""
+    return {label: float(v["f1"]) for label, v in dev["per_label"].items()}
+
+
 def _tokens(ctx: RunContext) -> int:
     return ctx.teacher.ledger.total_tokens if ctx.teacher is not None else 0
 
@@ -108,6 +114,7 @@ async def train_seed(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx.progress.say(f"seed student: dev F1 {dev['f1']:.4f}"
                      + (f", test F1 {test['f1']:.4f}" if test else ", no test split"))
     return {"round": 0, "student_path": path, "best_dev_f1": dev["f1"], "stale_rounds": 0,
+            "label_f1": _label_f1(dev),
             "metrics": metrics, "pool": [], "history": [], "batch": [], "stop_reason": ""}
 
 
@@ -179,8 +186,37 @@ def stance_quotas(cfg: RunConfig) -> dict[str, int]:
     return {"hard": hard, "easy": cfg.samples_per_round - hard}
 
 
+WEAK_BONUS = 0.5  # extra weight of a label the analyst names weak
+
+
+def hard_label_weights(labels: list[str], analysis: dict[str, Any],
+                       label_f1: dict[str, float]) -> dict[str, float]:
+    """How much of the hard quota each label deserves: its dev-F1 shortfall (1 - F1 of the
+    best student) plus a bonus where the analyst names it weak; only the analyst's weak labels
+    (equally) when no per-label dev F1 is known."""
+    weak = set(analysis.get("weak_labels") or [])
+    if not label_f1:
+        return {label: 1.0 if label in weak or not weak else 0.0 for label in labels}
+    return {label: 1.0 - float(label_f1.get(label, 0.0)) + (WEAK_BONUS if label in weak else 0)
+            for label in labels}
+
+
+def allocate(weights: dict[str, float], n: int) -> list[str]:
+    """``n`` labels in proportion to ``weights`` (highest average first; ties by order)."""
+    counts = dict.fromkeys(weights, 0)
+    if not any(w > 0 for w in weights.values()):
+        weights = dict.fromkeys(weights, 1.0)
+    chosen = []
+    for _ in range(n):
+        label = max(weights, key=lambda k: weights[k] / (counts[k] + 1))
+        counts[label] += 1
+        chosen.append(label)
+    return chosen
+
+
 def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
-    """Split the round's sample quota into generator calls: half easy, half hard."""
+    """Split the round's sample quota into generator calls: half easy, half hard. Each hard
+    call aims at one label, the labels shared out by :func:`hard_label_weights`."""
     cfg, analysis = ctx.config, state.get("analysis") or {}
     per_stance = stance_quotas(cfg)
     # without a review history (static, --no-history) nothing else tells rounds apart: a new
@@ -189,15 +225,27 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
                                         for q in per_stance.values())
     offset = 0 if cfg.keeps_history else offset
     jobs: list[dict[str, Any]] = []
+    hard_calls: Counter[str] = Counter()
+    cls = ctx.spec.kind == "cls"
     for stance, quota in per_stance.items():
+        calls = math.ceil(quota / cfg.texts_per_call)
         labels = target_labels(ctx.spec, analysis, stance)  # type: ignore[arg-type]
-        for index in range(math.ceil(quota / cfg.texts_per_call)):
+        aims: list[list[str] | None] = [None] * calls
+        if stance == "hard":
+            shares = allocate(hard_label_weights(list(ctx.spec.labels), analysis,
+                                                 state.get("label_f1") or {}), calls)
+            aims = [[label] for label in shares]
+            hard_calls.update(shares)
+        elif cls:  # easy texts first for the classes the hard calls left out
+            order = sorted(labels, key=lambda label: hard_calls[label])
+            aims = [[order[index % len(order)]] for index in range(calls)]
+        for index, aim in enumerate(aims):
             jobs.append({
                 "round": state["round"], "stance": stance, "analysis": analysis,
                 "n": min(cfg.texts_per_call, quota - index * cfg.texts_per_call),
                 "call": len(jobs) + offset,
-                "intended_label": (labels[len(jobs) % len(labels)]
-                                   if ctx.spec.kind == "cls" else None),
+                "intended_label": (aim or [labels[len(jobs) % len(labels)]])[0] if cls else None,
+                "target": None if cls else aim,
                 "history": round_history(state, state["round"]),
             })
     return jobs
@@ -218,7 +266,8 @@ async def generator(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
         samples, dropped = await write(
             ctx.require_teacher(), ctx.spec, job["analysis"], stance=job["stance"], n=job["n"],
             round_no=job["round"], call=job["call"], intended_label=job["intended_label"],
-            seeds=ctx.seed_set, history=job["history"], emit=runtime.stream_writer,
+            target=job.get("target"), seeds=ctx.seed_set, history=job["history"],
+            emit=runtime.stream_writer,
             temperature=ctx.config.temperature,
         )
     except BudgetExhausted:
@@ -289,21 +338,26 @@ async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
 
 
 def training_set(state: LoopState, ctx: RunContext) -> list[Example]:
-    """Seed set + the new batch + a seeded replay of earlier batches."""
+    """Retrain schedule: seed set + every accepted sample (earlier batches and the new one).
+    Incremental: seed set + the new batch + a seeded replay of earlier batches."""
     earlier = state.get("pool", [])
+    if ctx.config.schedule == "retrain":
+        return list(ctx.seed_set) + list(earlier) + list(state.get("batch", []))
     rng = random.Random(ctx.config.seed * 1000 + state["round"])
     replay = rng.sample(earlier, min(ctx.config.replay, len(earlier)))
     return list(ctx.seed_set) + list(state.get("batch", [])) + replay
 
 
 async def train(state: LoopState, runtime: Ctx) -> dict[str, Any]:
-    """Fine-tune a copy of the best student on batch + replay."""
+    """Train the round's candidate: a fresh student from the backbone on everything accepted
+    (retrain), or a copy of the best student fine-tuned on batch + replay (incremental)."""
     ctx = runtime.context
     if not state.get("batch"):
         return {"candidate_path": ""}
+    retrain = ctx.config.schedule == "retrain"
     path, cut = await asyncio.to_thread(
-        _train, ctx, state["student_path"], training_set(state, ctx), state["round"],
-        ctx.config.round_steps,
+        _train, ctx, None if retrain else state["student_path"], training_set(state, ctx),
+        state["round"], ctx.config.seed_steps if retrain else ctx.config.round_steps,
     )
     _note_truncated(runtime, state["round"], {"train": cut})
     return {"candidate_path": path}
@@ -317,9 +371,10 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     best_path, best_f1 = state["student_path"], state["best_dev_f1"]
     dev, test = await asyncio.to_thread(_scores, ctx, candidate or best_path)
     improved = bool(candidate) and dev["f1"] > best_f1
+    label_f1 = state.get("label_f1") or {}
     if improved:
         ctx.run_dir.publish_student(Path(candidate))
-        best_path, best_f1 = candidate, dev["f1"]
+        best_path, best_f1, label_f1 = candidate, dev["f1"], _label_f1(dev)
     reasons = dict(Counter(d["reason"] for d in state.get("drops", [])))
     row = _metrics_row(ctx, round_no, dev, test, len(batch), sum(reasons.values()), improved)
     row["drop_reasons"] = reasons
@@ -337,7 +392,8 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
         f"{dev['f1']:.4f} ({'new best' if improved else f'best {best_f1:.4f}'}), "
         f"tokens {_tokens(ctx):,}"
     )
-    return {"student_path": best_path, "best_dev_f1": best_f1, "metrics": metrics,
+    return {"student_path": best_path, "best_dev_f1": best_f1, "label_f1": label_f1,
+            "metrics": metrics,
             "pool": pool, "history": history,
             "stale_rounds": 0 if improved else state.get("stale_rounds", 0) + 1}
 

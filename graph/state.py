@@ -24,6 +24,7 @@ class LoopState(TypedDict, total=False):
     student_path: str  # current (= best so far) student
     candidate_path: str  # the student trained this round, before assessment
     best_dev_f1: float
+    label_f1: dict[str, float]  # the best student's dev F1 per label (steers the generator)
     stale_rounds: int  # rounds since dev F1 last improved
     feedback: dict[str, list[dict[str, Any]]]  # {"correct": [...], "wrong": [...]}
     analysis: dict[str, Any]
