@@ -89,6 +89,7 @@ class TeacherClient:
         self.settings = settings
         self.cache = cache
         self.ledger = TokenLedger()
+        self._reserved = 0  # tokens held for calls in flight (the hard budget)
         self.in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -125,7 +126,8 @@ class TeacherClient:
             LLMReplyError: no valid reply after ``validation_retries`` extra attempts, or the
                 endpoint failed this request (429/5xx after the SDK's retries, 400).
             TeacherUnavailable: the endpoint cannot be used (key, model, connection, timeout).
-            BudgetExhausted: ``budget_tokens`` was already reached.
+            BudgetExhausted: ``budget_tokens`` was reached, or this call (its prompt and
+                ``max_tokens``, reserved before it is sent) could cross it.
         """
         self._check_budget()
         convo = self._initial_messages(messages, schema)
@@ -143,7 +145,7 @@ class TeacherClient:
                     started = time.perf_counter()
                     try:
                         reply = await self._fetch(
-                            role, round_no, convo, schema, temperature, call_key, attempt_no == 1
+                            role, round_no, convo, schema, temperature, call_key
                         )
                     except BudgetExhausted:
                         raise
@@ -189,7 +191,6 @@ class TeacherClient:
         schema: type[BaseModel],
         temperature: float | None,
         call_key: str,
-        first_attempt: bool,
     ) -> _Reply:
         """One reply for ``convo``: from the cache, else from the server (then cached)."""
         s = self.settings
@@ -203,7 +204,9 @@ class TeacherClient:
             "call_key": call_key,
         }
         key = cache_key(s.model, convo, params, _json_schema(schema))
+        need = self._reservation(convo)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            self._check_budget(need)  # the same decision a server call would get
             self.ledger.record(
                 role, round_no, hit.prompt_tokens, hit.completion_tokens, cached=True
             )
@@ -216,8 +219,8 @@ class TeacherClient:
             kwargs["seed"] = seed
         lc_messages = _to_langchain(convo)
         async with semaphore:
-            if first_attempt:  # queued asks stop here once the budget is spent meanwhile
-                self._check_budget()
+            self._check_budget(need)  # queued asks stop here once the budget is spent meanwhile
+            self._reserved += need
             self.in_flight += 1
             started = time.perf_counter()
             try:
@@ -234,6 +237,7 @@ class TeacherClient:
                 ) from None
             finally:
                 self.in_flight -= 1
+                self._reserved -= need
             latency = time.perf_counter() - started
         raw, finish = self._reply_text(message), _finish_reason(message)
         prompt_tokens, completion_tokens = _usage(message, convo, raw)
@@ -393,10 +397,23 @@ class TeacherClient:
         key = self.settings.api_key
         return text.replace(key, "***") if key and len(key) >= 4 else text
 
-    def _check_budget(self) -> None:
+    def _reservation(self, convo: list[dict[str, str]]) -> int:
+        """The most one call of ``convo`` may cost: its prompt (counted generously, at 3
+        characters a token) plus ``max_tokens``; 0 without a budget."""
+        if self.settings.budget_tokens is None:
+            return 0
+        prompt = sum(len(m["content"]) for m in convo)
+        return -(-prompt // 3) + self.settings.max_tokens
+
+    def _check_budget(self, need: int = 0) -> None:
+        """Raise BudgetExhausted when the budget is spent, or when a call costing up to
+        ``need`` tokens, on top of what calls in flight have reserved, could cross it."""
         budget = self.settings.budget_tokens
-        if budget is not None and self.ledger.total_tokens >= budget:
-            raise BudgetExhausted(self.ledger.total_tokens, budget)
+        if budget is None:
+            return
+        spent = self.ledger.total_tokens
+        if spent >= budget or spent + self._reserved + need > budget:
+            raise BudgetExhausted(spent, budget)
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -372,17 +372,40 @@ async def test_call_key_makes_identical_requests_distinct(fake_openai, teacher_s
 async def test_budget_exhaustion_raises(fake_openai, teacher_settings):
     server = fake_openai(Script(default=GOOD))
     client = TeacherClient(teacher_settings(server, budget_tokens=10))
-    await client.ask("analyst", QUESTION, City, round_no=1)  # under budget when asked
-    assert client.ledger.total_tokens >= 10
-    with pytest.raises(BudgetExhausted) as info:
+    with pytest.raises(BudgetExhausted) as info:  # prompt + max_tokens (512) cannot fit
         await client.ask("analyst", QUESTION, City, round_no=1)
     await client.aclose()
-    assert info.value.budget_tokens == 10 and server.calls == 1
+    assert info.value.budget_tokens == 10 and server.calls == 0
+
+
+async def test_budget_is_reserved_so_calls_never_cross_it(fake_openai, teacher_settings):
+    """Each call reserves its prompt (3 characters a token) + max_tokens before it is sent,
+    so sequential and concurrent calls alike stop before the ledger crosses the budget."""
+    server = fake_openai(Script(default=GOOD), latency=0.05)
+    probe = TeacherClient(teacher_settings(server, budget_tokens=1, max_tokens=40))
+    need = probe._reservation(probe._initial_messages(QUESTION, City))  # what one call holds
+    budget = 4 * need + need // 2
+    settings = teacher_settings(server, budget_tokens=budget, max_tokens=40, max_concurrency=4)
+    client = TeacherClient(settings)
+    results = await asyncio.gather(
+        *(client.ask("labeler", QUESTION, City, round_no=1, call_key=str(i)) for i in range(12)),
+        return_exceptions=True,
+    )
+    await client.aclose()
+    done = [r for r in results if isinstance(r, City)]
+    refused = [r for r in results if isinstance(r, BudgetExhausted)]
+    assert done and refused and len(done) + len(refused) == 12
+    assert server.calls == len(done)
+    assert client.ledger.total_tokens <= budget
+    assert len(done) >= 4  # at least the four reservations that fit at once
 
 
 async def test_budget_stops_queued_asks_but_lets_in_flight_finish(fake_openai, teacher_settings):
     server = fake_openai(Script(default=GOOD), latency=0.1)
-    client = TeacherClient(teacher_settings(server, budget_tokens=5, max_concurrency=1))
+    probe = TeacherClient(teacher_settings(server, budget_tokens=1, max_tokens=40))
+    need = probe._reservation(probe._initial_messages(QUESTION, City))
+    client = TeacherClient(teacher_settings(server, budget_tokens=need + 5, max_tokens=40,
+                                            max_concurrency=1))
     results = await asyncio.gather(
         *(client.ask("labeler", QUESTION, City, round_no=1, call_key=str(i)) for i in range(3)),
         return_exceptions=True,
