@@ -181,11 +181,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _teacher_kind(args: argparse.Namespace) -> str:
-    if args.teacher:
-        return args.teacher
-    configured = args.base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get(
-        "OPENAI_API_KEY")
-    return "openai" if configured else "local"
+    """``openai`` when a remote teacher is asked for (``--teacher openai``, ``--model``,
+    ``--base-url``, ``$OPENAI_BASE_URL`` or ``$OPENAI_API_KEY``), else the embedded ``local``
+    one. A remote ask that cannot work (api.openai.com without a key) is a UserError, never a
+    silent switch to the local teacher."""
+    if args.teacher == "local":
+        return "local"
+    env = os.environ
+    asked = [name for name, value in (
+        ("--teacher openai", args.teacher == "openai"), (f"--model {args.model}", args.model),
+        ("--base-url", args.base_url), ("$OPENAI_BASE_URL", env.get("OPENAI_BASE_URL")),
+        ("$OPENAI_API_KEY", env.get("OPENAI_API_KEY"))) if value]
+    if not asked:
+        return "local"
+    if args.rounds != 0 and not (args.base_url or env.get("OPENAI_BASE_URL")
+                                 or env.get("OPENAI_API_KEY")):
+        raise UserError(f"{asked[0]} asks for a remote teacher at api.openai.com, but "
+                        "OPENAI_API_KEY is not set; export OPENAI_API_KEY=..., or give "
+                        "--base-url URL for your own server (vLLM, Ollama), or use "
+                        "--teacher local for the embedded one")
+    return "openai"
 
 
 def _default(value: int | None, kind: str, remote: int, local: int) -> int:

@@ -56,6 +56,17 @@ def record_info(run_dir: RunDir, key: str, info: dict[str, Any]) -> None:
     run_dir.write_text(run_dir.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def describe_teacher(config: RunConfig) -> str:
+    """Which teacher this run uses, in words (the first progress line)."""
+    if config.rounds == 0:
+        return "none (seed student only)"
+    if config.teacher == "local":
+        from teacher.local import DEFAULT_MODEL
+
+        return f"embedded local {config.local_model or DEFAULT_MODEL}"
+    return f"{config.model} at {config.base_url}"
+
+
 @contextlib.asynccontextmanager
 async def open_teacher(
     config: RunConfig, run_dir: RunDir, api_key: str
@@ -117,8 +128,9 @@ async def run_loop(
     compiled = build_graph()
     with ProgressDisplay(enabled=show_progress) as progress:
         about = hardware.describe()
-        progress.say(f"student {config.student} on {about['device']} ({about['device_name']}), "
-                     f"{about['precision']}, max length {about['max_length']}")
+        progress.say(f"teacher: {describe_teacher(config)}; student {config.student} on "
+                     f"{about['device']} ({about['device_name']}), {about['precision']}, max "
+                     f"length {about['max_length']}")
         async with (
             open_teacher(config, run_dir, api_key) as teacher,
             AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints)) as saver,

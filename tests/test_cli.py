@@ -186,3 +186,33 @@ def test_the_local_teacher_gets_its_own_defaults_and_flags_win(
     chosen = main.config_from_args(main.build_parser().parse_args(
         [*base, "--texts-per-call", "3", "--critic-batch", "2"]))
     assert (chosen.texts_per_call, chosen.critic_batch) == (3, 2)
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--model", "gpt-4o-mini"], "--model gpt-4o-mini"),
+    (["--teacher", "openai"], "--teacher openai"),
+])
+def test_a_remote_teacher_without_a_key_stops_instead_of_running_the_local_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    flags: list[str], named: str,
+) -> None:
+    import main
+
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    run_dir = tmp_path / "run"
+    code = main.main(["--task", "conll03", "--data-dir", str(tmp_path), "--run-dir",
+                      str(run_dir), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and not run_dir.exists()
+    assert err.count("\n") == 1 and named in err and "OPENAI_API_KEY is not set" in err
+    # a server of one's own needs no key; the local teacher only when nothing remote is asked
+    base = ["--task", "conll03", "--data-dir", str(tmp_path)]
+    own = main.config_from_args(main.build_parser().parse_args(
+        [*base, *flags, "--base-url", "http://127.0.0.1:9/v1"]))
+    assert own.teacher == "openai" and own.base_url == "http://127.0.0.1:9/v1"
+    local = main.config_from_args(main.build_parser().parse_args([*base, "--teacher", "local"]))
+    assert local.teacher == "local"
+    seed_only = main.config_from_args(main.build_parser().parse_args([*base, *flags,
+                                                                      "--rounds", "0"]))
+    assert seed_only.rounds == 0  # no teacher is needed for the seed student alone
