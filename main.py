@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long one LLM request may take before it is retried")
     p.add_argument("--budget-tokens", type=_positive, default=None,
                    help="stop starting rounds once this many teacher tokens are spent")
+    p.add_argument("--rpm", type=_positive, default=None,
+                   help="at most this many LLM requests per minute (all roles together)")
+    p.add_argument("--tpm", type=_positive, default=None,
+                   help="at most this many tokens per minute (prompt + max_tokens of each "
+                   "request, as providers count them)")
     p.add_argument("--structured-method", default=None,
                    choices=["json_object", "json_schema", "function_calling"],
                    help="default json_object, or json_schema with the local teacher "
@@ -234,7 +239,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         local_model=args.local_model,
         max_concurrency=_default(args.max_concurrency, kind, 8, LOCAL_CONCURRENCY),
         timeout_s=args.timeout or (LOCAL_TIMEOUT_S if kind == "local" else 60.0),
-        budget_tokens=args.budget_tokens, structured_method=args.structured_method or (
+        budget_tokens=args.budget_tokens, rpm=args.rpm, tpm=args.tpm,
+        structured_method=args.structured_method or (
             "json_schema" if kind == "local" else "json_object"),
         use_cache=not args.no_cache, llm_critic=not args.no_llm_critic, reviewer=args.reviewer,
         critic_batch=_default(args.critic_batch, kind, 8, LOCAL_CRITIC_BATCH),

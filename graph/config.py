@@ -38,6 +38,8 @@ class RunConfig:
     max_concurrency: int = 8
     timeout_s: float = 60.0  # seconds one LLM request may take before the SDK retries it
     budget_tokens: int | None = None
+    rpm: int | None = None  # requests per minute, all roles together
+    tpm: int | None = None  # tokens per minute (prompt + max_tokens), all roles together
     structured_method: Literal["json_schema", "function_calling", "json_object"] = "json_object"
     use_cache: bool = True
     temperature: float = 0.8  # the generator's (and analyst's) sampling temperature

@@ -7,6 +7,8 @@ Layers, one per failure kind:
 - Content: a tenacity loop re-asks when the reply is not valid JSON, does not match the schema
   or fails the caller's ``check``, feeding the error back to the model.
 - Concurrency: one ``asyncio.Semaphore(max_concurrency)`` shared by every role and call.
+- Pacing: ``rpm`` / ``tpm`` limits and the server's rate-limit headers (``teacher.pacing``).
+- Budget: each call reserves its prompt + ``max_tokens`` before it is sent (a hard cap).
 - Cache: every raw reply is stored, so a rerun replays the same replies with no server calls.
 """
 
@@ -33,6 +35,7 @@ from teacher.cache import CachedReply, ResponseCache, cache_key
 from teacher.errors import BudgetExhausted, LLMReplyError, TeacherError, TeacherUnavailable
 from teacher.jsonfix import extract_json
 from teacher.ledger import TokenLedger
+from teacher.pacing import Pacer
 from teacher.settings import TeacherSettings
 
 T = TypeVar("T", bound=BaseModel)
@@ -90,6 +93,8 @@ class TeacherClient:
         self.cache = cache
         self.ledger = TokenLedger()
         self._reserved = 0  # tokens held for calls in flight (the hard budget)
+        self.pacer = Pacer(settings.rpm, settings.tpm, window_s=settings.rate_window_s,
+                           concurrency=settings.max_concurrency)
         self.in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -219,6 +224,8 @@ class TeacherClient:
             kwargs["seed"] = seed
         lc_messages = _to_langchain(convo)
         async with semaphore:
+            if self.pacer.active:
+                await self.pacer.acquire(need)
             self._check_budget(need)  # queued asks stop here once the budget is spent meanwhile
             self._reserved += need
             self.in_flight += 1
@@ -239,6 +246,7 @@ class TeacherClient:
                 self.in_flight -= 1
                 self._reserved -= need
             latency = time.perf_counter() - started
+        self.pacer.observe(message.response_metadata.get("headers"), need)
         raw, finish = self._reply_text(message), _finish_reason(message)
         prompt_tokens, completion_tokens = _usage(message, convo, raw)
         if self.cache is not None:
@@ -265,6 +273,7 @@ class TeacherClient:
                 seed=s.seed,
                 http_async_client=self._http,
                 use_responses_api=False,
+                include_response_headers=True,  # x-ratelimit-* for the pacer
             )
             self._semaphore = asyncio.Semaphore(s.max_concurrency)
             self._loop = loop
@@ -399,9 +408,7 @@ class TeacherClient:
 
     def _reservation(self, convo: list[dict[str, str]]) -> int:
         """The most one call of ``convo`` may cost: its prompt (counted generously, at 3
-        characters a token) plus ``max_tokens``; 0 without a budget."""
-        if self.settings.budget_tokens is None:
-            return 0
+        characters a token) plus ``max_tokens``."""
         prompt = sum(len(m["content"]) for m in convo)
         return -(-prompt // 3) + self.settings.max_tokens
 

@@ -34,6 +34,9 @@ class TeacherSettings:
     validation_retries: int = 2
     seed: int | None = None
     budget_tokens: int | None = None
+    rpm: int | None = None  # requests per window (a minute), shared by all roles
+    tpm: int | None = None  # tokens (prompt + max_tokens) per window
+    rate_window_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -47,6 +50,8 @@ class TeacherSettings:
             raise ValueError("http_retries and validation_retries must be >= 0")
         if self.max_tokens < 1 or self.timeout_s <= 0:
             raise ValueError("max_tokens must be >= 1 and timeout_s > 0")
+        if any(v is not None and v < 1 for v in (self.rpm, self.tpm)) or self.rate_window_s <= 0:
+            raise ValueError("rpm and tpm must be >= 1 and rate_window_s > 0")
         if self.budget_tokens is not None and self.budget_tokens < 0:
             raise ValueError(f"budget_tokens must be >= 0, got {self.budget_tokens}")
 
