@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from agents.critic_rules import normalise
 from agents.drops import MAX_WORDS, make_drop, reply_error_drop, word_count
-from agents.formatting import delimit, example_views, format_samples
+from agents.formatting import delimit, escape_data, example_views, format_samples, truncate
 from agents.registry import AgentRole, register
 from prompts import render_messages
 from tasks.spec import TaskSpec
@@ -116,7 +116,7 @@ def request_hint(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance,
     topic = task.topics[call % len(task.topics)] if task.topics else ""
     patterns = [p for p in analysis.get("patterns") or [] if isinstance(p, str) and p.strip()]
     focus = patterns[call % len(patterns)] if stance == "hard" and patterns else ""
-    return topic, focus
+    return topic, escape_data(truncate(focus, 200))  # LLM output: never markup in a prompt
 
 
 def generation_request(
