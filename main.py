@@ -68,6 +68,17 @@ _positive = _int_at_least(1)
 _non_negative = _int_at_least(0)
 
 
+def _non_negative_float(text: str) -> float:
+    """An argparse type: a number >= 0 (a price)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
 def _seed_list(text: str) -> list[int]:
     """``1-5`` or ``1,3,5`` (or a mix: ``1-3,7``) as a sorted list of distinct seeds."""
     seeds: set[int] = set()
@@ -133,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long one LLM request may take before it is retried")
     p.add_argument("--budget-tokens", type=_positive, default=None,
                    help="stop starting rounds once this many teacher tokens are spent")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the calls and tokens this configuration would spend per round "
+                   "(and the cost with --price-in/--price-out), without calling the LLM")
+    p.add_argument("--price-in", type=_non_negative_float, default=None, metavar="PRICE",
+                   help="currency per million prompt tokens: cost in the dry run, the progress "
+                   "line, metrics.jsonl and the report")
+    p.add_argument("--price-out", type=_non_negative_float, default=None, metavar="PRICE",
+                   help="currency per million completion tokens")
     p.add_argument("--rpm", type=_positive, default=None,
                    help="at most this many LLM requests per minute (all roles together)")
     p.add_argument("--tpm", type=_positive, default=None,
@@ -240,6 +259,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         max_concurrency=_default(args.max_concurrency, kind, 8, LOCAL_CONCURRENCY),
         timeout_s=args.timeout or (LOCAL_TIMEOUT_S if kind == "local" else 60.0),
         budget_tokens=args.budget_tokens, rpm=args.rpm, tpm=args.tpm,
+        price_in=args.price_in, price_out=args.price_out,
         structured_method=args.structured_method or (
             "json_schema" if kind == "local" else "json_object"),
         use_cache=not args.no_cache, llm_critic=not args.no_llm_critic, reviewer=args.reviewer,
@@ -331,6 +351,23 @@ def run_once(args: argparse.Namespace, config: RunConfig, data: Any) -> Any:
                         ) from None
 
 
+def dry_run(config: RunConfig, data: Any) -> int:
+    """Print what ``config`` would spend (no LLM call, no student, nothing written)."""
+    from graph.estimate import estimate_run, estimate_table, token_counter
+    from tasks.sampler import seed_examples
+
+    if config.rounds == 0:
+        print("dry run: --rounds 0 (or --strategy none) calls no LLM: 0 tokens")
+        return 0
+    count, counted = token_counter(config)
+    spec = config.spec
+    rounds = estimate_run(config, spec, seed_examples(spec, data, config.k_shot, config.seed),
+                          data.train, count)
+    print(estimate_table(rounds, config.budget_tokens, (config.price_in, config.price_out),
+                         counted))
+    return 0
+
+
 def _run_seeds(args: argparse.Namespace, config: RunConfig) -> int:
     if args.resume:
         raise UserError("--seeds starts new runs; resume one seed with --resume RUN_DIR/seed-N "
@@ -355,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config, data = prepare(args)
         run_dir = config.run_dir
+        if args.dry_run:
+            return dry_run(config, data)
         if args.seeds is not None:
             return _run_seeds(args, config)
         result = run_once(args, config, data)

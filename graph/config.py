@@ -38,6 +38,8 @@ class RunConfig:
     max_concurrency: int = 8
     timeout_s: float = 60.0  # seconds one LLM request may take before the SDK retries it
     budget_tokens: int | None = None
+    price_in: float | None = None  # currency per million prompt tokens (cost reporting)
+    price_out: float | None = None  # currency per million completion tokens
     rpm: int | None = None  # requests per minute, all roles together
     tpm: int | None = None  # tokens per minute (prompt + max_tokens), all roles together
     structured_method: Literal["json_schema", "function_calling", "json_object"] = "json_object"

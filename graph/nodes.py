@@ -94,6 +94,10 @@ def _metrics_row(ctx: RunContext, round_no: int, dev: dict[str, Any],
     }
     if test is None:
         row["per_label_split"] = "dev"
+    spent = ctx.teacher.ledger.cost(ctx.config.price_in, ctx.config.price_out) if (
+        ctx.teacher is not None) else None
+    if spent is not None:
+        row["cost"] = round(spent, 6)
     if ctx.spec.kind == "cls":
         row.update(dev_accuracy=dev["accuracy"],
                    test_accuracy=test["accuracy"] if test else None)
@@ -390,7 +394,7 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx.progress.say(
         f"round {round_no}: kept {len(batch)}, dropped {sum(reasons.values())}; dev F1 "
         f"{dev['f1']:.4f} ({'new best' if improved else f'best {best_f1:.4f}'}), "
-        f"tokens {_tokens(ctx):,}"
+        f"tokens {_tokens(ctx):,}" + (f", cost {row['cost']:.4f}" if "cost" in row else "")
     )
     return {"student_path": best_path, "best_dev_f1": best_f1, "label_f1": label_f1,
             "metrics": metrics,

@@ -334,7 +334,9 @@ def rounds_table(run: RunRecord) -> str:
         if cls:
             cells.append(_cell(_pct(r.get("test_accuracy"))))
         cells += [_cell(r.get("kept", "")), _cell(r.get("dropped", "")), _cell(reasons, True),
-                  _cell(f"{r.get('tokens', 0):,}"), _cell(f"{c['calls']} ({c['cached']})"),
+                  _cell(f"{r.get('tokens', 0):,}" + (f" (cost {r['cost']:.4f})" if "cost" in r
+                                                     else "")),
+                  _cell(f"{c['calls']} ({c['cached']})"),
                   _cell("*" if r.get("best") else "")]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     header = "".join(f"<th>{html.escape(h)}</th>" for h in head)

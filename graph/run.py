@@ -148,7 +148,7 @@ async def run_loop(
                 progress.say(f"{run_dir.path}: this run has already finished")
             else:
                 if resume and teacher is not None:  # tokens so far include earlier processes'
-                    teacher.ledger.carry_over(run_dir.traced_tokens())
+                    teacher.ledger.carry_over(*run_dir.traced_usage())
                 run_dir.append_trace({"event": "run_start", "resume": resume,
                                       "task": config.task})
                 async for mode, chunk in graph.astream(

@@ -72,9 +72,13 @@ class RunDir:
 
     def traced_tokens(self) -> int:
         """Teacher tokens of every LLM call in trace.jsonl (what earlier processes spent)."""
+        return sum(self.traced_usage())
+
+    def traced_usage(self) -> tuple[int, int]:
+        """Prompt and completion tokens of every LLM call in trace.jsonl."""
         if not self.trace.exists():
-            return 0
-        total = 0
+            return 0, 0
+        totals = {"prompt_tokens": 0, "completion_tokens": 0}
         with self.trace.open(encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 if '"llm_call"' not in line:
@@ -84,10 +88,10 @@ class RunDir:
                 except ValueError:
                     continue  # a line cut short by a killed process
                 if isinstance(event, dict) and event.get("event") == "llm_call":
-                    for key in ("prompt_tokens", "completion_tokens"):
+                    for key in totals:
                         value = event.get(key)
-                        total += value if isinstance(value, int) and value > 0 else 0
-        return total
+                        totals[key] += value if isinstance(value, int) and value > 0 else 0
+        return totals["prompt_tokens"], totals["completion_tokens"]
 
     def publish_student(self, source: Path) -> None:
         """Make the student at ``source`` the run's ``student/`` (replaced atomically)."""

@@ -135,7 +135,7 @@ class TeacherClient:
                 ``max_tokens``, reserved before it is sent) could cross it.
         """
         self._check_budget()
-        convo = self._initial_messages(messages, schema)
+        convo = self.request_messages(messages, schema)
         attempt_no = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.validation_retries + 1),
@@ -301,10 +301,11 @@ class TeacherClient:
             }
         return {"response_format": {"type": "json_object"}}
 
-    def _initial_messages(
+    def request_messages(
         self, messages: list[dict[str, str]], schema: type[BaseModel]
     ) -> list[dict[str, str]]:
-        """Copy ``messages``; for json_object, describe the schema in the system message."""
+        """The conversation as sent: a copy of ``messages``; for json_object, the schema is
+        described in the system message."""
         for m in messages:
             if m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
                 raise ValueError(f"bad message {m!r}: need role system|user|assistant + content")

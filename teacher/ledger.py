@@ -49,10 +49,22 @@ class TokenLedger:
         self.by_round: dict[int, Usage] = {}
         self.failed_calls = 0
         self.carried_tokens = 0
+        self.carried_prompt = self.carried_completion = 0
 
-    def carry_over(self, tokens: int) -> None:
-        """Count ``tokens`` spent before this process (a resumed run) in ``total_tokens``."""
-        self.carried_tokens += max(0, int(tokens))
+    def carry_over(self, prompt_tokens: int, completion_tokens: int = 0) -> None:
+        """Count tokens spent before this process (a resumed run) in ``total_tokens``."""
+        self.carried_prompt += max(0, int(prompt_tokens))
+        self.carried_completion += max(0, int(completion_tokens))
+        self.carried_tokens = self.carried_prompt + self.carried_completion
+
+    def cost(self, price_in: float | None, price_out: float | None) -> float | None:
+        """Everything spent (carried-over tokens included) at ``price_in`` / ``price_out`` per
+        million prompt / completion tokens; None without prices."""
+        if price_in is None and price_out is None:
+            return None
+        prompt = self.total.prompt_tokens + self.carried_prompt
+        completion = self.total.completion_tokens + self.carried_completion
+        return (prompt * (price_in or 0.0) + completion * (price_out or 0.0)) / 1e6
 
     def record(
         self,

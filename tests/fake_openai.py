@@ -11,7 +11,7 @@ returns a ``str`` (assistant content) or a ``Reply`` (status, headers, tool call
 for fault injection). ``Script`` is a ready-made responder of ordered matching rules.
 
 Usage is deterministic: prompt_tokens = words in all message contents, completion_tokens = words
-in the reply.
+in the reply (``count_tokens=`` counts another way).
 """
 
 from __future__ import annotations
@@ -187,8 +187,10 @@ class FakeOpenAI:
         api_key: str | None = None,
         models: list[str] | None = None,
         port: int = 0,
+        count_tokens: Callable[[str], int] | None = None,
     ) -> None:
         self.responder: Responder = responder or Script()
+        self.count_tokens = count_tokens or _words  # usage: words unless told otherwise
         self.latency = latency
         self.api_key = api_key or DEFAULT_API_KEY
         self.check_key = api_key is not None
@@ -385,8 +387,8 @@ class FakeOpenAI:
         if reply.usage is not None:
             usage = reply.usage or None
         else:
-            prompt = _words(all_messages_text(body))
-            completion = _words(reply.content)
+            prompt = self.count_tokens(all_messages_text(body))
+            completion = self.count_tokens(reply.content)
             usage = {
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
