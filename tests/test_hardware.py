@@ -51,6 +51,7 @@ def test_auto_picks_cuda_then_mps_then_cpu() -> None:
     ("cuda", "--device cuda: no CUDA GPU available"),
     ("cuda:1", "--device cuda:1: no CUDA GPU available"),
     ("tpu", "--device 'tpu': choose auto, cpu, cuda, cuda:N or mps"),
+    *([] if _expected_auto() == "mps" else [("mps", "--device mps: Apple's Metal (MPS)")]),
 ])
 def test_a_device_this_machine_lacks_is_one_line_exit_2(flag: str, message: str,
                                                         tmp_path: Path) -> None:
