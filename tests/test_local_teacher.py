@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from teacher.local import LocalTeacher, ModelNotInstalledError, resolve_model
 
+pytestmark = pytest.mark.model
 MODEL = "smollm2-135m"
 _OUTER_CACHE = Path(os.environ.get("EVOKD_CACHE_DIR") or Path.home() / ".cache" / "evokd")
 
