@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="how long one LLM request may take before it is retried")
     p.add_argument("--budget-tokens", type=_positive, default=None,
-                   help="stop starting rounds once this many teacher tokens are spent")
+                   help="a hard cap on teacher tokens: a call that could cross it is not sent "
+                   "and the run stops")
     p.add_argument("--dry-run", action="store_true",
                    help="print the calls and tokens this configuration would spend per round "
                    "(and the cost with --price-in/--price-out), without calling the LLM")

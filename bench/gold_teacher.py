@@ -39,10 +39,6 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").strip()
 
 
-def _text(task: TaskSpec, example: Example) -> str:
-    return " ".join(example["tokens"]) if task.kind == "ner" else str(example["text"])
-
-
 def _labels(task: TaskSpec, example: Example) -> set[str]:
     if task.kind == "cls":
         return {example["label"]}
@@ -54,11 +50,11 @@ class GoldTeacher:
 
     def __init__(self, task: TaskSpec, train: list[Example], seeds: list[Example]) -> None:
         self.task = task
-        taken = {text_key(_text(task, s)) for s in seeds}
+        taken = {text_key(task.example_text(s)) for s in seeds}
         limit = MAX_WORDS[task.kind]
-        self.pool = [ex for ex in train if text_key(_text(task, ex)) not in taken
-                     and 3 <= len(_text(task, ex).split()) <= limit]
-        self.gold = {text_key(_text(task, ex)): ex for ex in self.pool}
+        self.pool = [ex for ex in train if text_key(task.example_text(ex)) not in taken
+                     and 3 <= len(task.example_text(ex).split()) <= limit]
+        self.gold = {text_key(task.example_text(ex)): ex for ex in self.pool}
         self.served: set[int] = set()
 
     @classmethod
@@ -115,7 +111,7 @@ class GoldTeacher:
         else:
             chosen = rng.sample(holding or fresh, min(n, len(holding or fresh)))
         self.served.update(chosen)
-        return [_text(self.task, self.pool[i]) for i in chosen]
+        return [self.task.example_text(self.pool[i]) for i in chosen]
 
     def _annotation(self, text: str) -> dict[str, Any]:
         example = self.gold.get(text_key(text))

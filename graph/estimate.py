@@ -18,7 +18,7 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -234,12 +234,3 @@ def estimate_table(rounds: Sequence[RoundEstimate], budget: int | None,
         lines.append(f"--budget-tokens {budget:,} is spent during round {stop}: the run stops "
                      "there")
     return "\n".join(lines)
-
-
-def describe_calls(rounds: Sequence[RoundEstimate]) -> Mapping[str, int]:
-    """Calls per role over all rounds."""
-    calls: dict[str, int] = {}
-    for row in rounds:
-        for role, n in row.calls.items():
-            calls[role] = calls.get(role, 0) + n
-    return calls
