@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.align import canonical_type
-from agents.formatting import delimit, format_samples, truncate
 from agents.registry import AgentRole, register
 from prompts import render, render_messages
+from prompts.formatting import delimit, format_samples, truncate
+from samples.align import canonical_type
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 

@@ -1,4 +1,4 @@
-"""Critic: rule checks (``agents.critic_rules``) and then an LLM verdict on the labels."""
+"""Critic: rule checks (``samples.rules``) and then an LLM verdict on the labels."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from agents.critic_rules import RuleCritic, leak_check
-from agents.drops import make_drop, reply_error_drop
-from agents.formatting import example_views, format_samples
 from agents.registry import AgentRole, register
 from prompts import render_messages
+from prompts.formatting import example_views, format_samples
+from samples.drops import make_drop, reply_error_drop
+from samples.rules import RuleCritic, leak_check
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 

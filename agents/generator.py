@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from agents.critic_rules import normalise
-from agents.drops import MAX_WORDS, make_drop, reply_error_drop, word_count
-from agents.formatting import delimit, escape_data, example_views, format_samples, truncate
 from agents.registry import AgentRole, register
 from prompts import render_messages
+from prompts.formatting import delimit, escape_data, example_views, format_samples, truncate
+from samples.drops import MAX_WORDS, make_drop, reply_error_drop, word_count
+from samples.rules import normalise
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 

@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agents.align import align_entities, canonical_type, tokenize
-from agents.drops import make_drop, reply_error_drop, word_count
 from agents.generator import Stance, generation_request, prompt_copy, prompt_words
 from agents.labeler import Entity
 from agents.registry import AgentRole, register
+from samples.align import align_entities, canonical_type, tokenize
+from samples.drops import make_drop, reply_error_drop, word_count
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 

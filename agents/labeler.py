@@ -1,7 +1,7 @@
 """Labeler: labels ONE text per call, separately from generation.
 
 NER replies are a sentence plus entity spans; the text is tokenised here and the spans are
-aligned to IOB2 tags (``agents.align``), since models get spans right far more often than tags.
+aligned to IOB2 tags (``samples.align``), since models get spans right far more often than tags.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.align import align_entities, canonical_type, tokenize
-from agents.drops import make_drop, reply_error_drop
-from agents.formatting import delimit, example_views, format_samples
 from agents.registry import AgentRole, register
 from prompts import render_messages
+from prompts.formatting import delimit, example_views, format_samples
+from samples.align import align_entities, canonical_type, tokenize
+from samples.drops import make_drop, reply_error_drop
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.drops import word_count
-from agents.formatting import delimit, truncate
 from agents.registry import AgentRole, register
 from prompts import render, render_messages
+from prompts.formatting import delimit, truncate
+from samples.drops import word_count
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 

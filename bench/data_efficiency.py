@@ -105,7 +105,7 @@ def yardstick(args: argparse.Namespace, seed: int, name: str, extra: list[dict[s
 
 def random_gold(args: argparse.Namespace, seed: int, n: int) -> list[dict[str, Any]]:
     """``n`` random train examples that are not in the seed set (seeded)."""
-    from agents.critic_rules import text_key
+    from samples.rules import text_key
     from tasks import load_task_data, resolve_data_dir, resolve_task
     from tasks.sampler import seed_examples
 

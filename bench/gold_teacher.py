@@ -19,10 +19,10 @@ import random
 import re
 from typing import Any
 
-from agents.align import entities_from_tags
 from agents.analyst import weak_labels_from_errors
-from agents.critic_rules import text_key
-from agents.drops import MAX_WORDS
+from samples.align import entities_from_tags
+from samples.drops import MAX_WORDS
+from samples.rules import text_key
 from tasks import load_task_data, resolve_data_dir, resolve_task
 from tasks.sampler import seed_examples
 from tasks.spec import Example, TaskSpec

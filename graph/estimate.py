@@ -25,7 +25,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents.align import entities_from_tags
 from agents.analyst import analyze
 from agents.critic import criticize
 from agents.generator import generate
@@ -35,6 +34,7 @@ from graph.config import RunConfig
 from graph.feedback import split_feedback
 from graph.memory import render_history, round_record
 from graph.nodes import generator_jobs
+from samples.align import entities_from_tags
 from tasks.spec import Example, TaskSpec
 from teacher.client import TeacherClient, _json_schema
 from teacher.ledger import TokenLedger

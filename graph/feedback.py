@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from agents.align import entities_from_tags
+from samples.align import entities_from_tags
 from tasks.spec import Example, TaskSpec
 
 

@@ -14,7 +14,6 @@ from langgraph.runtime import Runtime
 
 from agents.analyst import analyze
 from agents.critic import criticize
-from agents.critic_rules import RuleCritic, sample_text, text_key
 from agents.generator import generate, target_labels
 from agents.joint_generator import generate_labelled
 from agents.labeler import label
@@ -25,6 +24,7 @@ from graph.feedback import split_feedback
 from graph.memory import render_history, round_record
 from graph.state import LoopState
 from graph.students import cached_student, remember
+from samples.rules import RuleCritic, sample_text, text_key
 from student import Student, TrainSettings
 from tasks.spec import Example
 from teacher import BudgetExhausted

@@ -11,12 +11,12 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from agents.critic_rules import text_key
 from graph.build import build_graph
 from graph.config import RunConfig
 from graph.context import RunContext
 from graph.progress import ProgressDisplay
 from graph.rundir import RunDir
+from samples.rules import text_key
 from tasks import TaskData, UserError, load_task_data, seed_examples
 from teacher import ResponseCache, TeacherClient, TeacherSettings, default_cache_path
 

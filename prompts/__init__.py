@@ -2,7 +2,7 @@
 
 Each template defines a ``system`` and a ``user`` block. ``render`` gives the whole text,
 ``render_messages`` the chat messages. Templates receive data text only already delimited (see
-``agents.formatting``); they hold all prompt wording, Python files hold none.
+``prompts.formatting``); they hold all prompt wording, Python files hold none.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jinja2 import UndefinedError
 
-from agents.formatting import delimit, escape_data, example_view, format_samples, truncate
 from prompts import render, render_messages, template_names
+from prompts.formatting import delimit, escape_data, example_view, format_samples, truncate
 from tasks.spec import TaskSpec
 
 NER = TaskSpec(

@@ -10,9 +10,9 @@ import pytest
 
 from agents.analyst import analyze
 from agents.critic import criticize
-from agents.critic_rules import text_key
 from agents.generator import fit_sentences, generate
 from agents.labeler import label
+from samples.rules import text_key
 from tasks.spec import TaskSpec
 from teacher import BudgetExhausted, TeacherClient
 from tests.fake_openai import FakeOpenAI, Script

@@ -15,12 +15,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.align import tokenize, validate_iob2
 from agents.analyst import analyze
 from agents.critic import criticize
-from agents.drops import DROP_REASONS, MAX_WORDS, word_count
 from agents.generator import generate
 from agents.labeler import label
+from samples.align import tokenize, validate_iob2
+from samples.drops import DROP_REASONS, MAX_WORDS, word_count
 from tasks.spec import TaskSpec
 from teacher import TeacherClient, TeacherSettings
 from teacher.client import _Reply

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.critic_rules import RuleCritic, check_rules, normalise, text_key
-from agents.drops import DROP_REASONS
+from samples.drops import DROP_REASONS
+from samples.rules import RuleCritic, check_rules, normalise, text_key
 from tasks.spec import TaskSpec
 
 NER = TaskSpec(

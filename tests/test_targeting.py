@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 
 import main
-from agents.align import entities_from_tags
-from agents.critic_rules import text_key
 from bench.gold_teacher import GoldTeacher
 from graph.nodes import allocate, hard_label_weights, training_set
+from samples.align import entities_from_tags
+from samples.rules import text_key
 from tasks import load_task_data, resolve_task
 from tasks.sampler import seed_examples
 from tests.tiny import read_jsonl

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from agents.align import entities_from_tags
+from samples.align import entities_from_tags
 from tasks.spec import TaskSpec
 
 DELIMITER_TAGS = ("sample", "example", "analysis", "history", "text", "data", "samples")

@@ -15,9 +15,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.align import align_entities, canonical_type, validate_iob2
-from agents.drops import MAX_WORDS, DropReason, make_drop, word_count
-from agents.formatting import has_delimiter_tag
+from prompts.formatting import has_delimiter_tag
+from samples.align import align_entities, canonical_type, validate_iob2
+from samples.drops import MAX_WORDS, DropReason, make_drop, word_count
 from tasks.spec import TaskSpec
 
 _WORDS = re.compile(r"\w+")

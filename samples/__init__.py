@@ -1,0 +1,2 @@
+"""Helpers for samples shared by the agent roles and the graph: span alignment to IOB2 tags
+(``align``), the critic's rule checks (``rules``) and drop records (``drops``)."""
