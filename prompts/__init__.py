@@ -1,17 +1,18 @@
 """Prompt templates: one Jinja2 file per role and task kind, rendered with StrictUndefined.
 
-Each template defines a ``system`` and a ``user`` block. ``render`` gives the whole text,
-``render_messages`` the chat messages. Templates receive data text only already delimited (see
+Each template defines a ``system`` and a ``user`` block, itself or through a base template it
+``{% extends %}`` (variants of one role state only what differs). ``render`` gives the whole
+text, ``render_messages`` the chat messages. Templates receive data text only already delimited (see
 ``prompts.formatting``); they hold all prompt wording, Python files hold none.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, nodes
 
 PROMPT_DIR = Path(__file__).resolve().parent
 
@@ -32,6 +33,18 @@ def _template(name: str) -> Template:
     return _environment().get_template(name if name.endswith(".j2") else f"{name}.j2")
 
 
+@cache
+def _bases(name: str) -> tuple[Template, ...]:
+    """The templates that template ``name`` extends, nearest first."""
+    environment = _environment()
+    source, _, _ = environment.loader.get_source(environment, name)  # type: ignore[union-attr]
+    extends = environment.parse(source).find(nodes.Extends)
+    if extends is None or not isinstance(extends.template, nodes.Const):
+        return ()
+    base = _template(extends.template.value)
+    return (base, *_bases(base.name or ""))
+
+
 def render(name: str, **ctx: Any) -> str:
     """The whole template ``name`` (``"labeler_ner"`` or ``"labeler_ner.j2"``) rendered."""
     return _template(name).render(**ctx).strip() + "\n"
@@ -40,10 +53,13 @@ def render(name: str, **ctx: Any) -> str:
 def render_block(name: str, block: str, **ctx: Any) -> str:
     """One block (``"system"`` or ``"user"``) of template ``name``, rendered and stripped."""
     template = _template(name)
-    if block not in template.blocks:
-        raise KeyError(f"template {name!r} has no block {block!r}")
     context = template.new_context(ctx)
-    return "".join(template.blocks[block](context)).strip()
+    for base in _bases(template.name or ""):  # what ``{% extends %}`` does when rendering
+        for base_block, render_base in base.blocks.items():
+            context.blocks.setdefault(base_block, []).append(render_base)
+    if block not in context.blocks:
+        raise KeyError(f"template {name!r} has no block {block!r}")
+    return "".join(context.blocks[block][0](context)).strip()
 
 
 def render_messages(name: str, **ctx: Any) -> list[dict[str, str]]:
