@@ -82,8 +82,8 @@ class ServerProcess:
 def _child(latency: float, responder: str, gold: str | None) -> None:
     sys.path.insert(0, str(ROOT))
     from bench.gold_teacher import GoldTeacher
-    from tests.fake_openai import FakeOpenAI
-    from tests.scripted_teacher import reply
+    from fakes.openai_server import FakeOpenAI
+    from fakes.scripted_teacher import reply
 
     answer = (reply if responder == "scripted" else GoldTeacher.for_run(*json.loads(gold or "[]"))
               if responder == "gold" else (lambda request: '{"ok": true}'))

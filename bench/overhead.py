@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import main as cli  # noqa: E402
 from bench.fake_server import ServerProcess  # noqa: E402
-from tests.tiny import build_tiny_backbone, copy_subset  # noqa: E402
+from fakes.backbones import build_tiny_backbone  # noqa: E402
+from fakes.data import copy_subset  # noqa: E402
 
 WORK = ("train", "score", "predict", "llm")
 Interval = tuple[float, float]

@@ -2,7 +2,7 @@
 
 - ``_isolated_env`` (autouse): the LLM response cache goes to a per-test temp folder and the
   standard OpenAI variables are unset, so no test touches ~/.cache or a real endpoint.
-- ``fake_openai``: factory starting a local OpenAI-compatible server (tests/fake_openai.py).
+- ``fake_openai``: factory starting a local OpenAI-compatible server (fakes/openai_server.py).
 - ``teacher_settings``: factory of TeacherSettings pointing at such a server.
 """
 
@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from fakes.openai_server import FakeOpenAI
+from fakes.replies import Responder
 from teacher.settings import TeacherSettings
-from tests.fake_openai import FakeOpenAI, Responder
 
 FakeOpenAIFactory = Callable[..., FakeOpenAI]
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 import main
-from tests.fake_openai import FakeOpenAI
-from tests.scripted_teacher import reply
-from tests.tiny import read_jsonl
+from fakes.data import read_jsonl
+from fakes.openai_server import FakeOpenAI
+from fakes.scripted_teacher import reply
 
 CANARY_KEY = "sk-evokd-canary-7f3e9b21c4d8a605"
 ROUNDS = 2

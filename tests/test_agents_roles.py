@@ -12,10 +12,11 @@ from agents.analyst import analyze
 from agents.critic import criticize
 from agents.generator import fit_sentences, generate
 from agents.labeler import label
+from fakes.openai_server import FakeOpenAI
+from fakes.replies import Script
 from samples.rules import text_key
 from tasks.spec import TaskSpec
 from teacher import BudgetExhausted, TeacherClient
-from tests.fake_openai import FakeOpenAI, Script
 
 NER = TaskSpec(
     name="toy_ner",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny import copy_subset
+from fakes.data import copy_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,6 +21,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from fakes.data import read_jsonl
+from fakes.scripted_teacher import reply
 from graph.rundir import RunDir
 from tests.reliability import (
     ROUNDS,
@@ -30,8 +32,6 @@ from tests.reliability import (
     sample_keys,
     subprocess_env,
 )
-from tests.scripted_teacher import reply
-from tests.tiny import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_S = 240  # a cold interpreter importing torch on a busy machine

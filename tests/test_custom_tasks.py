@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 import main
+from fakes.custom_tasks import BUILDERS, NER_LABELS, custom_reply, ner_conll_task
+from fakes.data import read_jsonl
+from fakes.scripted_teacher import ORGS
 from graph.viewer import render_page
 from tasks import load_task_data, resolve_task, seed_examples
-from tests.custom_tasks import BUILDERS, NER_LABELS, custom_reply, ner_conll_task
-from tests.scripted_teacher import ORGS
-from tests.tiny import read_jsonl
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +155,7 @@ def test_task_command_lists_undeclared_labels_and_exits_2(
 
 def test_builtin_task_command_and_unchanged_seed_set(capsys: pytest.CaptureFixture[str]
                                                      ) -> None:
-    from tests.tiny import SHARED_DATA
+    from fakes.data import SHARED_DATA
 
     assert main.main(["task", "conll03", "--data-dir", str(SHARED_DATA)]) == 0
     out = capsys.readouterr().out

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 import main
+from fakes.data import read_jsonl
+from fakes.openai_server import FakeOpenAI
+from fakes.scripted_teacher import reply
 from graph.estimate import approx_tokens
-from tests.fake_openai import FakeOpenAI
-from tests.scripted_teacher import reply
-from tests.tiny import read_jsonl
 
 
 def _flags(server: FakeOpenAI, backbone: Path, data: Path, run_dir: Path, *extra: str

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from fakes.openai_server import FakeOpenAI
 from teacher.local.server import TeacherServer, bind_socket, start
-from tests.fake_openai import FakeOpenAI
 from tests.test_local_teacher_server import ScriptedEngine
 
 

@@ -1,4 +1,4 @@
-"""Fault injection (tests/fake_openai.py ``Faulty``) against the teacher client.
+"""Fault injection (fakes/faults.py ``Faulty``) against the teacher client.
 
 Transport faults (429, 5xx, hangs, dropped connections, truncated bodies) must be invisible:
 the client retries the very same request and gets the real reply. Content faults (wrong keys,
@@ -14,16 +14,16 @@ import json
 import pytest
 from pydantic import BaseModel, Field
 
-from teacher import TeacherClient, TeacherUnavailable
-from tests.fake_openai import (
+from fakes.faults import (
     BOGUS_LABEL,
     CONTENT_FAULTS,
     FAULT_KINDS,
     TRANSPORT_FAULTS,
     Faulty,
-    Reply,
     mislabel,
 )
+from fakes.replies import Reply
+from teacher import TeacherClient, TeacherUnavailable
 
 LABELS = ("PER", "ORG")
 REAL = {"sentence": "Anna Berg joined Nordbank .",

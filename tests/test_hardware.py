@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from fakes.backbones import FAMILIES, build_backbone
+from fakes.data import read_jsonl
 from student import Student, TrainSettings
 from student.encoding import encode
 from student.hardware import Hardware, pick_device, pick_precision, resolve_hardware
 from student.model import load_tokenizer
 from tasks import UserError
 from tasks.spec import TaskSpec
-from tests.tiny import read_jsonl
-from tests.tiny_backbones import FAMILIES, build_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
 NER = TaskSpec(name="t", kind="ner", description="", labels=("PER", "ORG", "LOC", "MISC"),
@@ -124,9 +124,9 @@ def test_max_length_reaches_the_trace_and_config(tmp_path: Path, tiny_backbone: 
 
 
 def test_default_max_length_per_kind_and_from_the_task_file(tmp_path: Path) -> None:
+    from fakes.custom_tasks import ner_conll_task
     from graph.config import RunConfig
     from tasks import resolve_task
-    from tests.custom_tasks import ner_conll_task
 
     spec = resolve_task("sst2", tmp_path)
     cls = RunConfig(task="sst2", run_dir="r", data_dir=".", task_spec=spec.to_dict())

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 import main
+from fakes.data import read_jsonl
+from fakes.openai_server import FakeOpenAI
+from fakes.replies import Reply
+from fakes.scripted_teacher import SAMPLE_TAG, reply
 from tasks import load_task_data, resolve_task
-from tests.fake_openai import FakeOpenAI, Reply
-from tests.scripted_teacher import SAMPLE_TAG, reply
-from tests.tiny import read_jsonl
 
 RUN_FILES = ("config.json", "checkpoints.sqlite", "trace.jsonl", "graph.mmd", "synthetic.jsonl",
              "metrics.jsonl", "student/config.json", "student/model.safetensors")

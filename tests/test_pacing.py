@@ -8,9 +8,9 @@ import time
 import pytest
 from pydantic import BaseModel
 
+from fakes.replies import Reply, Script
 from teacher import TeacherClient
 from teacher.pacing import Pacer, parse_reset
-from tests.fake_openai import Reply, Script
 
 GOOD = '{"name": "Paris"}'
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]

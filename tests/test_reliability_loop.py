@@ -16,7 +16,10 @@ from typing import Any
 import pytest
 
 import main
-from tests.fake_openai import CONTENT_FAULTS, TRANSPORT_FAULTS, Faulty, Reply
+from fakes.data import read_jsonl
+from fakes.faults import CONTENT_FAULTS, TRANSPORT_FAULTS, Faulty
+from fakes.replies import Reply
+from fakes.scripted_teacher import reply
 from tests.reliability import (
     CANARY_KEY,
     ROUNDS,
@@ -28,8 +31,6 @@ from tests.reliability import (
     sample_keys,
     trace_events,
 )
-from tests.scripted_teacher import reply
-from tests.tiny import read_jsonl
 
 
 @pytest.fixture

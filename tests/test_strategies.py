@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 import main
+from fakes.data import read_jsonl
+from fakes.scripted_teacher import SENTIMENT, _ner_entities, _ner_sentences, reply
 from tasks import load_task_data, resolve_task
-from tests.scripted_teacher import SENTIMENT, _ner_entities, _ner_sentences, reply
 from tests.test_loop import run_main
-from tests.tiny import read_jsonl
 
 ANALYST = "You are the analyst"
 GENERATOR = "You write training"

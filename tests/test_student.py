@@ -10,9 +10,9 @@ from seqeval.metrics import f1_score
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
 import main
+from fakes.data import read_jsonl
 from student import Student, TrainSettings
 from tasks import load_task_data, resolve_task
-from tests.tiny import read_jsonl
 
 FAST = ["--train-steps", "40", "--quiet"]
 

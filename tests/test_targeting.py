@@ -13,12 +13,12 @@ import pytest
 
 import main
 from bench.gold_teacher import GoldTeacher
+from fakes.data import read_jsonl
 from graph.nodes import allocate, hard_label_weights, training_set
 from samples.align import entities_from_tags
 from samples.rules import text_key
 from tasks import load_task_data, resolve_task
 from tasks.sampler import seed_examples
-from tests.tiny import read_jsonl
 
 LABELS = ["PER", "ORG", "LOC", "MISC"]
 

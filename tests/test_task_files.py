@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 
 import evokd
-from tasks import UserError, load_task_data, resolve_task
-from tasks.tagging import to_iob2
-from tests.custom_tasks import (
+from fakes.custom_tasks import (
     BUILDERS,
     ner_conll_task,
     ner_sentences,
@@ -24,6 +22,8 @@ from tests.custom_tasks import (
     write_tickets_csv,
     write_yaml,
 )
+from tasks import UserError, load_task_data, resolve_task
+from tasks.tagging import to_iob2
 
 ROOT = Path(__file__).resolve().parents[1]
 

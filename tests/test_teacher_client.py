@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from fakes.openai_server import FakeOpenAI
+from fakes.replies import Reply, Script
 from teacher import (
     BudgetExhausted,
     LLMReplyError,
@@ -21,7 +23,6 @@ from teacher import (
     TeacherUnavailable,
 )
 from teacher.client import call_seed
-from tests.fake_openai import FakeOpenAI, Reply, Script
 
 GOOD = '{"name": "Paris", "country": "France"}'
 QUESTION = [

@@ -10,7 +10,8 @@ import threading
 import openai
 import pytest
 
-from tests.fake_openai import FakeOpenAI, Reply, Script, last_user_text
+from fakes.openai_server import FakeOpenAI
+from fakes.replies import Reply, Script, last_user_text
 
 
 def sdk(server: FakeOpenAI, **kw) -> openai.OpenAI:

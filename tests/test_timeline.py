@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 import main
+from fakes.run_dir import INJECTED, SAMPLE, write_fake_run
 from graph.mermaid import parse_mermaid, render_svg
 from graph.runlog import entity_segments, load_run
 from graph.timeline import render_timeline
-from tests.fake_run import INJECTED, SAMPLE, write_fake_run
 
 
 def test_run_log_groups_events_by_round(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import main
+from fakes.run_dir import INJECTED, write_fake_run
 from graph.viewer import render_page
-from tests.fake_run import INJECTED, write_fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)

@@ -10,7 +10,7 @@ Each builder writes a task file and its data under ``root`` and returns the task
 - ``ner_seeds_task``: the user's own seed examples instead of a train split
 - ``tickets_no_test_task``: classification from JSONL with no test split
 
-``custom_reply`` is the scripted teacher (tests/scripted_teacher.py) speaking these tasks'
+``custom_reply`` is the scripted teacher (fakes/scripted_teacher.py) speaking these tasks'
 labels, for two-round loops.
 """
 
@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.scripted_teacher import ORGS, PEOPLE, PLACES, SAMPLE_TAG, reply
+from fakes.scripted_teacher import ORGS, PEOPLE, PLACES, SAMPLE_TAG, reply
 
 NER_LABELS = {
     "person": "names of people, real or fictional",

@@ -1,9 +1,11 @@
-"""Tiny random encoders of each tokenizer family, built locally (no downloads).
+"""Tiny random encoders, built locally (no downloads), so tests and benchmarks train in seconds.
 
-``build_backbone(family, folder)`` saves a 2-layer, 32-wide model of the family with a
-tokenizer of its own kind: WordPiece (BERT uncased and cased, DistilBERT: the offline MiniLM
-vocabulary), byte-level BPE (RoBERTa: trained here on a small corpus) and SentencePiece-style
-Unigram (DeBERTa-v2/v3, XLM-R: trained here). The student loads them like any hub model.
+``build_tiny_backbone(folder)`` saves the default test student: a 2-layer, 32-wide BERT with the
+offline MiniLM tokenizer. ``build_backbone(family, folder)`` saves a 2-layer, 32-wide model of
+the family with a tokenizer of its own kind: WordPiece (BERT uncased and cased, DistilBERT:
+the offline MiniLM vocabulary), byte-level BPE (RoBERTa: trained here on a small corpus) and
+SentencePiece-style Unigram (DeBERTa-v2/v3, XLM-R: trained here). The student loads them like
+any hub model.
 """
 
 from __future__ import annotations
@@ -90,6 +92,17 @@ def _parts(family: str) -> tuple[Any, Any]:
         return tok, tf.DebertaV2Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id,
                                        type_vocab_size=0, **SMALL, **relative)
     raise ValueError(f"unknown family {family!r}; one of {', '.join(FAMILIES)}")
+
+
+def build_tiny_backbone(folder: Path) -> Path:
+    """A 2-layer, 32-wide BERT with the offline MiniLM tokenizer, saved to ``folder``."""
+    tokenizer = tf.AutoTokenizer.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"))
+    config = tf.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=64,
+                           max_position_embeddings=256)
+    tf.BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def build_backbone(family: str, folder: Path) -> Path:

@@ -1,5 +1,5 @@
 """A hand-written run directory (two rounds, reviewer on, a report with a plot) for the
-``trace`` and ``view`` tests: no training, no LLM, written in milliseconds.
+``trace``, ``view`` and timeline tests: no training, no LLM, written in milliseconds.
 
 LLM-written fields carry HTML on purpose (``INJECTED``) so tests can check it is escaped.
 """
