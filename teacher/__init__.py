@@ -8,8 +8,9 @@ from teacher.cache import (
     default_cache_dir,
     default_cache_path,
 )
-from teacher.client import Emit, TeacherClient
+from teacher.client import TeacherClient
 from teacher.errors import BudgetExhausted, LLMReplyError, TeacherError, TeacherUnavailable
+from teacher.events import Emit
 from teacher.jsonfix import extract_json
 from teacher.ledger import TokenLedger, Usage
 from teacher.settings import STRUCTURED_METHODS, StructuredMethod, TeacherSettings

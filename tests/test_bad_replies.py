@@ -23,8 +23,8 @@ from samples.align import tokenize, validate_iob2
 from samples.drops import DROP_REASONS, MAX_WORDS, word_count
 from tasks.spec import TaskSpec
 from teacher import TeacherClient, TeacherSettings
-from teacher.client import _Reply
 from teacher.jsonfix import extract_json
+from teacher.validation import Reply
 
 NER = TaskSpec(name="toy_ner", kind="ner", description="NER in news.",
                labels=("PER", "ORG", "LOC", "MISC"), label_descriptions={}, data_format="conll")
@@ -44,10 +44,10 @@ class StubClient(TeacherClient):
         self._replies: Iterator[tuple[str, str | None]] = iter(replies)
         self.asked = 0
 
-    async def _fetch(self, *args: Any, **kwargs: Any) -> _Reply:
+    async def _fetch(self, *args: Any, **kwargs: Any) -> Reply:
         self.asked += 1
         text, finish = next(self._replies, ("", None))
-        return _Reply(text, 10, 10, finish, False, 0.0)
+        return Reply(text, 10, 10, finish, False, 0.0)
 
 
 # -- reply texts ------------------------------------------------------------------------------

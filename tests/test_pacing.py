@@ -55,7 +55,7 @@ async def test_rpm_never_lets_a_window_hold_more_requests(fake_openai, teacher_s
 async def test_tpm_counts_prompt_and_max_tokens(fake_openai, teacher_settings):
     server = fake_openai(Script(default=GOOD))
     probe = TeacherClient(teacher_settings(server, max_tokens=50))
-    need = probe._reservation(probe.request_messages(QUESTION, City))
+    need = probe.budget.reservation(probe.request_messages(QUESTION, City))
     client = TeacherClient(teacher_settings(server, max_tokens=50, tpm=2 * need,
                                             rate_window_s=0.4, max_concurrency=8))
     started = time.monotonic()

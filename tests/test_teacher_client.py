@@ -384,7 +384,7 @@ async def test_budget_is_reserved_so_calls_never_cross_it(fake_openai, teacher_s
     so sequential and concurrent calls alike stop before the ledger crosses the budget."""
     server = fake_openai(Script(default=GOOD), latency=0.05)
     probe = TeacherClient(teacher_settings(server, budget_tokens=1, max_tokens=40))
-    need = probe._reservation(probe.request_messages(QUESTION, City))  # what one call holds
+    need = probe.budget.reservation(probe.request_messages(QUESTION, City))  # what one call holds
     budget = 4 * need + need // 2
     settings = teacher_settings(server, budget_tokens=budget, max_tokens=40, max_concurrency=4)
     client = TeacherClient(settings)
@@ -404,7 +404,7 @@ async def test_budget_is_reserved_so_calls_never_cross_it(fake_openai, teacher_s
 async def test_budget_stops_queued_asks_but_lets_in_flight_finish(fake_openai, teacher_settings):
     server = fake_openai(Script(default=GOOD), latency=0.1)
     probe = TeacherClient(teacher_settings(server, budget_tokens=1, max_tokens=40))
-    need = probe._reservation(probe.request_messages(QUESTION, City))
+    need = probe.budget.reservation(probe.request_messages(QUESTION, City))
     client = TeacherClient(teacher_settings(server, budget_tokens=need + 5, max_tokens=40,
                                             max_concurrency=1))
     results = await asyncio.gather(
