@@ -59,7 +59,7 @@ async def criticize(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Check labelled samples: rules first, then (``use_llm``) an LLM verdict per batch.
 
-    ``seen`` and ``leak_keys`` hold ``critic_rules.text_key`` hashes of earlier samples and of
+    ``seen`` and ``leak_keys`` hold ``samples.rules.text_key`` hashes of earlier samples and of
     the dev/test texts. A batch whose verdict call fails is dropped as ``malformed_reply``
     (kept instead when ``keep_unverified``). ``rules=False`` (the ``--no-critic`` ablation)
     skips every check but the leakage check, which always runs, and the LLM verdict.

@@ -1,4 +1,12 @@
-"""Generator: from the analysis, ``n`` plain texts with an easy or hard stance (one LLM call).
+"""Generator: from the analysis, ``n`` texts with an easy, hard or plain stance (one LLM call).
+
+Two variants share the request and differ only in the reply they ask for:
+
+- plain (role ``generator``, :func:`generate`): texts only; the labeler labels them later.
+- joint (role ``generator_labeler``, :func:`generate_labelled`; the ``--no-separate-labeling``
+  ablation, the paper's "w/o separation"): the same call writes and labels each sample. Its
+  replies are checked and converted like the labeler's (NER spans aligned to IOB2 tags), so
+  the critic sees the same sample shape.
 
 The ``plain`` stance is the static baseline (``--strategy static``, AugGPT/ZeroGen style): texts
 for the target labels with no analysis and no history in the prompt.
@@ -7,23 +15,30 @@ for the target labels with no analysis and no history in the prompt.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from agents.labeler import Entity
 from agents.registry import AgentRole, register
 from prompts import render_messages
 from prompts.formatting import delimit, escape_data, example_views, format_samples, truncate
-from samples.drops import MAX_WORDS, make_drop, reply_error_drop, word_count
-from samples.rules import normalise
+from samples.align import align_entities, canonical_type, tokenize
+from samples.drops import MAX_WORDS, make_drop, reply_error_drop
+from samples.texts import fit_sentences, length_problem, prompt_copy, prompt_words
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
 
 _PLACEHOLDER = re.compile(r"^\s*<[a-z_ ]{1,20}>\s*")
 ROLE = "generator"
+JOINT_ROLE = "generator_labeler"
 Stance = Literal["easy", "hard", "plain"]
 MAX_SEEDS = 3
+Problem = tuple[
+    Literal["empty", "too_long", "unknown_label", "span_not_found", "prompt_copy"], str
+]
 
 
 class Texts(BaseModel):
@@ -38,6 +53,32 @@ class Texts(BaseModel):
         return [_PLACEHOLDER.sub("", text) for text in texts]
 
 
+class NerSample(BaseModel):
+    """One sentence and its named entities."""
+
+    sentence: str = ""
+    entities: list[Entity] = Field(default_factory=list)
+
+
+class NerSamples(BaseModel):
+    """New labelled sentences."""
+
+    samples: list[NerSample] = Field(default_factory=list)
+
+
+class ClsSample(BaseModel):
+    """One text and its label."""
+
+    text: str = ""
+    label: str = ""
+
+
+class ClsSamples(BaseModel):
+    """New labelled texts."""
+
+    samples: list[ClsSample] = Field(default_factory=list)
+
+
 def target_labels(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance) -> list[str]:
     """Labels to aim at: the weak ones for hard texts, the others for easy ones (else all);
     every label for plain texts."""
@@ -49,63 +90,74 @@ def target_labels(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance) -
     return [label for label in task.labels if label not in weak] or list(task.labels)
 
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z0-9])")
-_ABBREVIATION = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Inc|Corp|Ltd|Co|Gen|Sen|Rep|Gov|Prof|No|vs)|\b[A-Z])\.$"
+def _labelled(task: TaskSpec, item: BaseModel, max_words: int
+              ) -> tuple[dict[str, Any] | None, Problem | None]:
+    """A joint reply item as a labelled sample, or the reason it cannot be one."""
+    text = str(getattr(item, "sentence", None) or getattr(item, "text", "")).strip()
+    problem = length_problem(text, max_words)
+    if problem:
+        return None, problem
+    if isinstance(item, ClsSample):
+        label = canonical_type(item.label, task.labels)
+        if label is None:
+            return None, ("unknown_label", f"label {item.label!r} is not one of "
+                          f"{list(task.labels)}")
+        return {"text": text, "label": label}, None
+    tokens = tokenize(text)
+    spans = [e.model_dump() for e in getattr(item, "entities", [])]
+    try:
+        tags, entities = align_entities(tokens, spans, task.labels)
+    except ValueError as error:
+        return None, ("span_not_found", str(error))
+    return {"text": text, "tokens": tokens, "tags": tags, "entities": entities}, None
+
+
+Reading = tuple[dict[str, Any], Problem | None]
+"""A reply item read: ``(sample, None)``, or ``(sample shown in the drop record, problem)``."""
+
+
+def _read_text(task: TaskSpec, text: str, max_words: int, prompt: str,
+               meta: dict[str, Any]) -> Reading:
+    """A plain reply text; one that runs past the word cap keeps its leading sentences that
+    fit."""
+    text = fit_sentences(text, max_words)
+    problem = length_problem(text, max_words) or prompt_copy(text, prompt)
+    return ({"text": text, **meta}, problem) if problem else ({"text": text.strip(), **meta}, None)
+
+
+def _read_labelled(task: TaskSpec, item: BaseModel, max_words: int, prompt: str,
+                   meta: dict[str, Any]) -> Reading:
+    """A joint reply item: text and label (cls) or entity spans aligned to tags (NER)."""
+    sample, problem = _labelled(task, item, max_words)
+    if sample is not None and problem is None:
+        problem = prompt_copy(sample["text"], prompt)
+    if sample is None or problem is not None:
+        return {**item.model_dump(), **meta}, problem
+    return {**meta, **sample}, None
+
+
+@dataclass(frozen=True)
+class _Variant:
+    """What sets the plain and the joint generator apart."""
+
+    role: str
+    template: str  # the prompt, less its "_<kind>" suffix
+    schemas: Mapping[str, type[BaseModel]]  # the reply schema by task kind
+    items: str  # the reply field that lists the texts or samples
+    noun: str  # one item, in a retry message
+    retry: str  # the end of a retry message ({n}, {max_words})
+    read: Callable[[TaskSpec, Any, int, str, dict[str, Any]], Reading]
+
+
+PLAIN = _Variant(
+    ROLE, "generator", {"ner": Texts, "cls": Texts}, "texts", "text",
+    ". Write {n} new non-empty texts of at most {max_words} words each, "
+    "not copied from this conversation.", _read_text,
 )
-
-
-def sentences(text: str) -> list[str]:
-    """``text`` split after sentence-ending punctuation (not after common abbreviations)."""
-    parts: list[str] = []
-    for piece in _SENTENCE_BREAK.split(text.strip()):
-        if parts and _ABBREVIATION.search(parts[-1]):
-            parts[-1] = f"{parts[-1]} {piece}"
-        else:
-            parts.append(piece)
-    return parts
-
-
-def fit_sentences(text: str, max_words: int) -> str:
-    """The leading whole sentences of ``text`` that fit in ``max_words`` words: small models
-    often run on past the one sentence asked for. ``text`` itself when it fits, or when even
-    its first sentence is too long."""
-    if word_count(text) <= max_words:
-        return text
-    kept: list[str] = []
-    for sentence in sentences(text):
-        if word_count(" ".join([*kept, sentence])) > max_words:
-            break
-        kept.append(sentence)
-    return " ".join(kept) if kept else text
-
-
-def prompt_words(messages: Sequence[Mapping[str, str]]) -> str:
-    """The normalised words of a request's messages (for ``copied_from_prompt``)."""
-    return normalise(" ".join(m.get("content", "") for m in messages))
-
-
-def copied_from_prompt(text: str, prompt: str) -> bool:
-    """Whether ``text`` (three words or more) occurs word for word in the normalised
-    ``prompt``: small models copy the format example, a style example or the analysis."""
-    norm = normalise(text)
-    return len(norm.split()) >= 3 and f" {norm} " in f" {prompt} "
-
-
-def prompt_copy(text: str, prompt: str) -> tuple[Literal["prompt_copy"], str] | None:
-    """The ``prompt_copy`` drop reason when ``text`` is copied from ``prompt``, else None."""
-    if prompt and copied_from_prompt(text, prompt):
-        return "prompt_copy", "the text occurs in the generator's prompt"
-    return None
-
-
-def _problem(text: str, max_words: int,
-             prompt: str = "") -> tuple[Literal["empty", "too_long", "prompt_copy"], str] | None:
-    if not text.strip():
-        return "empty", "empty text"
-    if word_count(text) > max_words:
-        return "too_long", f"{word_count(text)} words > {max_words}"
-    return prompt_copy(text, prompt)
+JOINT = _Variant(
+    JOINT_ROLE, "joint_generator", {"ner": NerSamples, "cls": ClsSamples}, "samples", "sample",
+    ". Write {n} labelled samples as asked.", _read_labelled,
+)
 
 
 def request_hint(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance,
@@ -134,9 +186,9 @@ def generation_request(
     max_history_chars: int,
     target: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, str]], dict[str, Any], int]:
-    """Messages, per-sample metadata and word cap of one generator call (also used by the
-    joint generator of ``--no-separate-labeling``). ``target`` (NER): the entity types this
-    call aims at, instead of :func:`target_labels`."""
+    """Messages, per-sample metadata and word cap of one generator call, plain or joint
+    (``template``: ``generator_<kind>`` or ``joint_generator_<kind>``). ``target`` (NER): the
+    entity types this call aims at, instead of :func:`target_labels`."""
     if task.kind == "cls":
         if intended_label not in task.labels:
             raise ValueError(f"intended_label must be one of {list(task.labels)}")
@@ -184,9 +236,11 @@ async def generate(
     emit: Emit | None = None,
     temperature: float | None = None,
     max_history_chars: int = 2000,
+    joint: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Write up to ``n`` texts in one LLM call; classification calls target ``intended_label``,
-    NER calls the entity types ``target`` (default: :func:`target_labels` of the stance).
+    """Write up to ``n`` texts in one LLM call (``joint``: write and label them); classification
+    calls target ``intended_label``, NER calls the entity types ``target`` (default:
+    :func:`target_labels` of the stance).
 
     ``history`` (the review history, last ``max_history_chars`` shown) tells the generator what
     earlier rounds produced; ``call`` picks a different topic hint per call so that concurrent
@@ -194,41 +248,41 @@ async def generate(
 
     Returns:
         ``(samples, dropped)``: samples ``{"text", "stance", "intended_label", "call",
-        "round"}`` (``intended_label`` None for NER; a text that runs past the word cap keeps
-        its leading sentences that fit); dropped texts (empty, too long, copied from the prompt)
-        and a failed call
-        (``malformed_reply``, raw reply kept) as drop records.
+        "round"}`` (``intended_label`` None for NER; a plain text that runs past the word cap
+        keeps its leading sentences that fit), joint samples shaped like the labeler's output
+        (plus ``tokens``/``tags``/``entities`` for NER or ``label`` for classification);
+        unusable texts (empty, too long, copied from the prompt, unknown label, span not found)
+        and a failed call (``malformed_reply``, raw reply kept) as drop records.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if stance not in ("easy", "hard", "plain"):
         raise ValueError(f"stance must be 'easy', 'hard' or 'plain', not {stance!r}")
+    variant = JOINT if joint else PLAIN
     messages, meta, max_words = generation_request(
-        f"{ROLE}_{task.kind}", task, analysis, stance=stance, n=n, round_no=round_no, call=call,
-        intended_label=intended_label, seeds=seeds, history=history,
-        max_history_chars=max_history_chars, target=target,
+        f"{variant.template}_{task.kind}", task, analysis, stance=stance, n=n,
+        round_no=round_no, call=call, intended_label=intended_label, seeds=seeds,
+        history=history, max_history_chars=max_history_chars, target=target,
     )
     intended_label = meta["intended_label"]
     prompt = prompt_words(messages)
 
-    def check(reply: Texts) -> None:
-        problems = [
-            f"text {i}: {p[1]}"
-            for i, t in enumerate(reply.texts)
-            if (p := _problem(fit_sentences(t, max_words), max_words, prompt))
-        ]
-        if not reply.texts or 2 * len(problems) > len(reply.texts):
-            raise ValueError(
-                "; ".join(problems[:5] or ["no texts"])
-                + f". Write {n} new non-empty texts of at most {max_words} words each, "
-                "not copied from this conversation."
-            )
+    def read(item: Any) -> Reading:
+        return variant.read(task, item, max_words, prompt, meta)
+
+    def check(reply: Any) -> None:
+        items = getattr(reply, variant.items)
+        problems = [f"{variant.noun} {i}: {p[1]}" for i, item in enumerate(items)
+                    if (p := read(item)[1])]
+        if not items or 2 * len(problems) > len(items):
+            raise ValueError("; ".join(problems[:5] or [f"no {variant.noun}s"])
+                             + variant.retry.format(n=n, max_words=max_words))
 
     try:
         reply = await client.ask(
-            ROLE,
+            variant.role,
             messages,
-            Texts,
+            variant.schemas[task.kind],
             round_no=round_no,
             check=check,
             emit=emit,
@@ -236,16 +290,23 @@ async def generate(
             call_key=f"round={round_no} stance={stance} label={intended_label} call={call}",
         )
     except LLMReplyError as error:
-        return [], [reply_error_drop(error, role=ROLE, sample=meta)]
+        return [], [reply_error_drop(error, role=variant.role, sample=meta)]
     samples, dropped = [], []
-    for text in reply.texts[:n]:
-        text = fit_sentences(text, max_words)
-        problem = _problem(text, max_words, prompt)
+    for item in getattr(reply, variant.items)[:n]:
+        sample, problem = read(item)
         if problem:
-            dropped.append(make_drop(*problem, role=ROLE, sample={"text": text, **meta}))
+            dropped.append(make_drop(*problem, role=variant.role, sample=sample))
         else:
-            samples.append({"text": text.strip(), **meta})
+            samples.append(sample)
     return samples, dropped
+
+
+async def generate_labelled(
+    client: TeacherClient, task: TaskSpec, analysis: Mapping[str, Any], **request: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Write and label up to ``n`` samples in one LLM call (``--no-separate-labeling``):
+    :func:`generate` with ``joint=True``, same keyword arguments."""
+    return await generate(client, task, analysis, joint=True, **request)
 
 
 register(
@@ -255,5 +316,16 @@ register(
         schemas=(Texts,),
         prompts=(f"{ROLE}_ner", f"{ROLE}_cls"),
         description="writes easy or hard plain texts aimed at the student's weaknesses",
+    )
+)
+
+
+register(
+    AgentRole(
+        name=JOINT_ROLE,
+        run=generate_labelled,
+        schemas=(NerSamples, ClsSamples),
+        prompts=("joint_generator_ner", "joint_generator_cls"),
+        description="writes and labels samples in one call (--no-separate-labeling ablation)",
     )
 )

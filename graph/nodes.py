@@ -14,8 +14,7 @@ from langgraph.runtime import Runtime
 
 from agents.analyst import analyze
 from agents.critic import criticize
-from agents.generator import generate, target_labels
-from agents.joint_generator import generate_labelled
+from agents.generator import generate, generate_labelled, target_labels
 from agents.labeler import label
 from agents.reviewer import review
 from graph.config import RunConfig

@@ -1,2 +1,3 @@
 """Helpers for samples shared by the agent roles and the graph: span alignment to IOB2 tags
-(``align``), the critic's rule checks (``rules``) and drop records (``drops``)."""
+(``align``), the critic's rule checks (``rules``), drop records (``drops``) and checks on
+generated texts (``texts``)."""

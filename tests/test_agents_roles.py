@@ -10,11 +10,12 @@ import pytest
 
 from agents.analyst import analyze
 from agents.critic import criticize
-from agents.generator import fit_sentences, generate
+from agents.generator import generate
 from agents.labeler import label
 from fakes.openai_server import FakeOpenAI
 from fakes.replies import Script
 from samples.rules import text_key
+from samples.texts import fit_sentences
 from tasks.spec import TaskSpec
 from teacher import BudgetExhausted, TeacherClient
 
