@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 _FENCE = re.compile(r"```[ \t]*(?:json5?|javascript|js|python)?[ \t]*\r?\n?(.*?)```", re.S | re.I)
 _PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
 _DECODER = json.JSONDecoder()
+_OPENER = re.compile(r"[{\[]")
 
 
 def extract_json(text: str) -> Any:
@@ -65,27 +67,56 @@ def _top_level_starts(text: str) -> list[int]:
     swallows the rest of the text, so nothing inside it counts as a start.
     """
     starts: list[int] = []
-    depth, in_string, escaped = 0, False, False
-    for i, ch in enumerate(text):
-        if depth == 0:
-            if ch in "{[":
-                starts.append(i)
-                depth = 1
-            continue
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
+    found = _OPENER.search(text)
+    while found is not None:
+        starts.append(found.start())
+        found = _OPENER.search(text, _group_end(text, found.start()))
+    return starts
+
+
+def _group_end(text: str, start: int) -> int:
+    """Index just past the bracket group opening at ``start`` (len(text) if it never closes)."""
+    depth = 0
+    for i, ch in StructureScan(text, start):
+        if ch in "{[":
             depth += 1
         elif ch in "}]":
             depth -= 1
-    return starts
+            if depth == 0:
+                return i + 1
+    return len(text)
+
+
+class StructureScan:
+    """The characters of JSON-like text outside double-quoted strings, from ``start`` on.
+
+    Iterating yields ``(index, char)`` for every character outside string literals (their
+    quotes belong to them); afterwards ``in_string`` and ``escaped`` say whether the
+    text ended inside a string, just after a backslash. Shared by ``extract_json`` and the
+    local teacher's ``extract_json_object``, which track brackets differently.
+    """
+
+    def __init__(self, text: str, start: int = 0) -> None:
+        self.text = text
+        self.start = start
+        self.in_string = False
+        self.escaped = False
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        text = self.text
+        for i in range(self.start, len(text)):
+            ch = text[i]
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif ch == "\\":
+                    self.escaped = True
+                elif ch == '"':
+                    self.in_string = False
+            elif ch == '"':
+                self.in_string = True
+            else:
+                yield i, ch
 
 
 def repair_json(text: str) -> str:

@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from teacher.jsonfix import StructureScan
+
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
@@ -112,20 +114,9 @@ def _balanced_span(text: str, start: int) -> list[str]:
     """
     stack: list[str] = []
     safe = (start + 1, ["}"])  # (end index, open brackets) after the last complete value
-    in_string = escaped = False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-            continue
-        if ch == '"':
-            in_string = True
-        elif ch in "{[":
+    scan = StructureScan(text, start)
+    for i, ch in scan:
+        if ch in "{[":
             stack.append("}" if ch == "{" else "]")
             safe = (i + 1, list(stack))
         elif ch == ",":
@@ -138,7 +129,7 @@ def _balanced_span(text: str, start: int) -> list[str]:
             if not stack:
                 return [text[start:i + 1]]
             safe = (i + 1, list(stack))
-    return [_close(text[start:], stack, in_string, escaped),
+    return [_close(text[start:], stack, scan.in_string, scan.escaped),
             _close(text[start:safe[0]], safe[1], False, False)]
 
 
