@@ -7,18 +7,24 @@ from typing import Any
 
 
 @dataclass
-class Usage:
-    """Token and call counts of one slice (a role, a round, or everything)."""
+class TokenCounts:
+    """Prompt and completion tokens (of calls, a role, a round...)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    calls: int = 0
-    cache_hits: int = 0
 
     @property
     def total_tokens(self) -> int:
         """Prompt plus completion tokens."""
         return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Usage(TokenCounts):
+    """Token and call counts of one slice (a role, a round, or everything)."""
+
+    calls: int = 0
+    cache_hits: int = 0
 
     def add(self, prompt_tokens: int, completion_tokens: int, *, cached: bool) -> None:
         """Count one reply (``cached``: served from the response cache, not the server)."""
