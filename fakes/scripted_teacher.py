@@ -33,7 +33,8 @@ def _messages(request: dict[str, Any]) -> tuple[str, str]:
     return system, user
 
 
-def _ner_sentences(n: int, seed: int) -> list[str]:
+def news_sentences(n: int, seed: int) -> list[str]:
+    """``n`` news-like sentences naming a person, an organisation, a place and a MISC name."""
     out = []
     for i in range(n):
         k = seed // (7 ** i)
@@ -43,7 +44,8 @@ def _ner_sentences(n: int, seed: int) -> list[str]:
     return out
 
 
-def _ner_entities(sentence: str) -> list[dict[str, str]]:
+def entities_in(sentence: str) -> list[dict[str, str]]:
+    """The scripted names found in ``sentence``, as ``{"text", "type"}`` entities."""
     found = []
     for names, kind in ((PEOPLE, "PER"), (ORGS, "ORG"), (PLACES, "LOC"), (MISC, "MISC")):
         found += [{"text": name, "type": kind} for name in names if name in sentence]
@@ -70,7 +72,7 @@ def reply(request: dict[str, Any]) -> str:
             phrases = SENTIMENT.get(label.group(1), ["a text"])
             texts = [f"{phrases[(seed >> i) % 2]} , take {seed % 10007 + i}" for i in range(n)]
         else:
-            texts = _ner_sentences(n, seed)
+            texts = news_sentences(n, seed)
         return json.dumps({"texts": texts})
     if "quality checker" in system:
         n = int(re.search(r"Samples \((\d+)", user).group(1))
@@ -81,5 +83,5 @@ def reply(request: dict[str, Any]) -> str:
         if "text-classification" in system:
             return json.dumps({"label": "negative" if "dull" in text or "tedious" in text
                                else "positive"})
-        return json.dumps({"sentence": text, "entities": _ner_entities(text)})
+        return json.dumps({"sentence": text, "entities": entities_in(text)})
     return "{}"

@@ -20,7 +20,8 @@ from teacher.settings import TeacherSettings
 
 FakeOpenAIFactory = Callable[..., FakeOpenAI]
 
-pytest_plugins = ("tests.tiny", "tests.reliability")  # tiny_*, reference_run fixtures
+# tiny_* / reference_run / run_loop, env_key fixtures
+pytest_plugins = ("tests.tiny", "tests.reliability", "tests.loop_runs")
 
 
 @pytest.fixture(autouse=True)

@@ -8,32 +8,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import main
 from fakes.data import read_jsonl
 from fakes.openai_server import FakeOpenAI
 from fakes.replies import Reply
 from fakes.scripted_teacher import SAMPLE_TAG, reply
 from tasks import load_task_data, resolve_task
+from tests.loop_runs import RunLoop, run_main
 
 RUN_FILES = ("config.json", "checkpoints.sqlite", "trace.jsonl", "graph.mmd", "synthetic.jsonl",
              "metrics.jsonl", "student/config.json", "student/model.safetensors")
-
-
-def run_main(server: FakeOpenAI, run_dir: Path, backbone: Path, data: Path, *extra: str,
-             task: str = "conll03", rounds: int = 2) -> int:
-    return main.main([
-        "--task", task, "--rounds", str(rounds), "--k-shot", "1", "--seed", "1",
-        "--samples-per-round", "8", "--base-url", server.base_url, "--model", server.model,
-        "--student", str(backbone), "--data-dir", str(data), "--run-dir", str(run_dir),
-        "--train-steps", "20", "--round-steps", "10", "--quiet", *extra,
-    ])
-
-
-@pytest.fixture
-def env_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake-key")
 
 
 def _prompts(server: FakeOpenAI) -> list[str]:
@@ -44,12 +28,8 @@ def _role_requests(server: FakeOpenAI, marker: str) -> list[dict[str, Any]]:
     return [r for r in server.requests if marker in r["messages"][0]["content"]]
 
 
-def test_two_rounds_write_every_file_and_feed_history_back(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
-) -> None:
-    server = fake_openai(reply, latency=0.05)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--max-concurrency", "3") == 0
+def test_two_rounds_write_every_file_and_feed_history_back(run_loop: RunLoop, env_key) -> None:
+    server, run_dir = run_loop(reply, "--max-concurrency", "3", latency=0.05)
     for name in RUN_FILES:
         assert (run_dir / name).exists(), name
     metrics = read_jsonl(run_dir / "metrics.jsonl")
@@ -87,10 +67,9 @@ def test_two_rounds_write_every_file_and_feed_history_back(
 
 
 def test_no_dev_or_test_sentence_reaches_a_prompt(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+    run_loop: RunLoop, tiny_data: Path, env_key
 ) -> None:
-    server = fake_openai(reply)
-    assert run_main(server, tmp_path / "run", tiny_backbone, tiny_data, rounds=1) == 0
+    server = run_loop(reply, rounds=1).server
     data = load_task_data(resolve_task("conll03", tiny_data))
     prompts = "\n".join(_prompts(server))
     held_out = [" ".join(ex["tokens"]) for ex in data.dev + data.test if len(ex["tokens"]) >= 4]
@@ -100,10 +79,9 @@ def test_no_dev_or_test_sentence_reaches_a_prompt(
 
 
 def test_rerun_of_the_same_config_is_answered_from_the_cache(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+    run_loop: RunLoop, tmp_path: Path, tiny_backbone: Path, tiny_data: Path, env_key
 ) -> None:
-    server = fake_openai(reply)
-    assert run_main(server, tmp_path / "a", tiny_backbone, tiny_data, rounds=1) == 0
+    server = run_loop(reply, rounds=1, name="a").server
     calls = server.calls
     assert calls > 0
     assert run_main(server, tmp_path / "b", tiny_backbone, tiny_data, rounds=1) == 0
@@ -115,7 +93,7 @@ def test_rerun_of_the_same_config_is_answered_from_the_cache(
 
 
 def test_malformed_replies_are_retried_with_the_error_then_dropped(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+    run_loop: RunLoop, env_key
 ) -> None:
     victim: list[str] = []
 
@@ -128,24 +106,21 @@ def test_malformed_replies_are_retried_with_the_error_then_dropped(
                 return "I think the entities are Tomas and Novak!"  # never valid JSON
         return reply(request)
 
-    server = fake_openai(broken_labels)
-    assert run_main(server, tmp_path / "run", tiny_backbone, tiny_data, rounds=1) == 0
+    server, run_dir = run_loop(broken_labels, rounds=1)
     bad = [r for r in server.requests if victim[0] in r["messages"][1]["content"]
            and "careful named-entity annotator" in r["messages"][0]["content"]]
     assert len(bad) == 3  # the first attempt and two validation retries
     assert [len(r["messages"]) for r in bad] == [2, 4, 6]
     assert "Tomas and Novak" in bad[1]["messages"][2]["content"]  # the bad reply, fed back
     assert "JSON" in bad[1]["messages"][3]["content"]  # with the validation error
-    drops = [e for e in read_jsonl(tmp_path / "run" / "trace.jsonl") if e["event"] == "drop"]
+    drops = [e for e in read_jsonl(run_dir / "trace.jsonl") if e["event"] == "drop"]
     malformed = [d for d in drops if d["reason"] == "malformed_reply"]
     assert len(malformed) == 1 and "Tomas" in malformed[0]["raw"]
-    synthetic = read_jsonl(tmp_path / "run" / "synthetic.jsonl")
+    synthetic = read_jsonl(run_dir / "synthetic.jsonl")
     assert synthetic and not any(victim[0] == s["text"] for s in synthetic)
 
 
-def test_stopped_run_resumes_without_duplicates(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key, capsys
-) -> None:
+def test_stopped_run_resumes_without_duplicates(run_loop: RunLoop, env_key, capsys) -> None:
     state = {"analyst_calls": 0, "down": True}
 
     def flaky(request: dict[str, Any]) -> str | Reply:
@@ -155,9 +130,7 @@ def test_stopped_run_resumes_without_duplicates(
                 return Reply.error(401, "invalid api key")
         return reply(request)
 
-    server = fake_openai(flaky)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--no-cache") == 2
+    server, run_dir = run_loop(flaky, "--no-cache", code=2)
     err = capsys.readouterr().err
     assert f"--resume {run_dir}" in err and "Traceback" not in err
     assert [r["round"] for r in read_jsonl(run_dir / "metrics.jsonl")] == [0, 1]
@@ -173,25 +146,16 @@ def test_stopped_run_resumes_without_duplicates(
     assert {s["round"] for s in synthetic} == {1, 2}
 
 
-def test_classification_loop(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
-) -> None:
-    server = fake_openai(reply)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, task="sst2", rounds=1) == 0
+def test_classification_loop(run_loop: RunLoop, env_key) -> None:
+    run_dir = run_loop(reply, task="sst2", rounds=1).run_dir
     synthetic = read_jsonl(run_dir / "synthetic.jsonl")
     assert synthetic and {s["label"] for s in synthetic} == {"negative", "positive"}
     assert all(s["label"] == s["intended_label"] for s in synthetic)
     assert "test_accuracy" in read_jsonl(run_dir / "metrics.jsonl")[-1]
 
 
-def test_token_budget_stops_the_loop(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
-) -> None:
-    server = fake_openai(reply)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--budget-tokens", "3000",
-                    rounds=5) == 0
+def test_token_budget_stops_the_loop(run_loop: RunLoop, env_key) -> None:
+    run_dir = run_loop(reply, "--budget-tokens", "3000", rounds=5).run_dir
     metrics = read_jsonl(run_dir / "metrics.jsonl")
     assert len(metrics) < 6
     end = [e for e in read_jsonl(run_dir / "trace.jsonl") if e["event"] == "run_end"]
@@ -201,7 +165,7 @@ def test_token_budget_stops_the_loop(
 
 
 def test_near_copies_and_markup_are_dropped_before_they_are_labelled(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
+    run_loop: RunLoop, env_key
 ) -> None:
     written: list[str] = []
 
@@ -216,9 +180,7 @@ def test_near_copies_and_markup_are_dropped_before_they_are_labelled(
         texts = json.loads(reply(request))["texts"]
         return json.dumps({"texts": [*bad, *texts[2:]]})
 
-    server = fake_openai(copying)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, rounds=1) == 0
+    server, run_dir = run_loop(copying, rounds=1)
     labelled = [SAMPLE_TAG.search(r["messages"][1]["content"])[1]
                 for r in _role_requests(server, "careful named-entity annotator")]
     assert written and labelled and not set(written) & set(labelled)

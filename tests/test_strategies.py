@@ -15,9 +15,9 @@ import pytest
 
 import main
 from fakes.data import read_jsonl
-from fakes.scripted_teacher import SENTIMENT, _ner_entities, _ner_sentences, reply
+from fakes.scripted_teacher import SENTIMENT, entities_in, news_sentences, reply
 from tasks import load_task_data, resolve_task
-from tests.test_loop import run_main
+from tests.loop_runs import RunLoop
 
 ANALYST = "You are the analyst"
 GENERATOR = "You write training"
@@ -25,10 +25,7 @@ JOINT = "You write labelled training"
 LABELER = "You are a careful"
 CRITIC = "quality checker"
 
-
-@pytest.fixture(autouse=True)
-def env_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake-key")
+pytestmark = pytest.mark.usefixtures("env_key")
 
 
 def _system(request: dict[str, Any]) -> str:
@@ -66,17 +63,13 @@ def joint_reply(request: dict[str, Any]) -> str:
     if label:
         texts = [f"{SENTIMENT[label.group(1)][i % 2]} , joint take {seed + i}" for i in range(n)]
         return json.dumps({"samples": [{"text": t, "label": label.group(1)} for t in texts]})
-    return json.dumps({"samples": [{"sentence": s, "entities": _ner_entities(s)}
-                                   for s in _ner_sentences(n, seed)]})
+    return json.dumps({"samples": [{"sentence": s, "entities": entities_in(s)}
+                                   for s in news_sentences(n, seed)]})
 
 
-def test_static_baseline_has_no_analyst_and_stops_at_the_token_budget(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
-) -> None:
-    server = fake_openai(reply)
-    run_dir = tmp_path / "static"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--strategy", "static",
-                    "--budget-tokens", "6000", "--patience", "9", rounds=6) == 0
+def test_static_baseline_has_no_analyst_and_stops_at_the_token_budget(run_loop: RunLoop) -> None:
+    server, run_dir = run_loop(reply, "--strategy", "static", "--budget-tokens", "6000",
+                               "--patience", "9", rounds=6, name="static")
     assert _config(run_dir)["strategy"] == "static"
     assert not _requests(server, ANALYST), "static makes no analyst call"
     generator = _requests(server, GENERATOR)
@@ -95,12 +88,8 @@ def test_static_baseline_has_no_analyst_and_stops_at_the_token_budget(
     assert (run_dir / "report.html").exists()
 
 
-def test_strategy_none_is_the_seed_student_alone(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
-) -> None:
-    server = fake_openai(reply)
-    run_dir = tmp_path / "none"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--strategy", "none") == 0
+def test_strategy_none_is_the_seed_student_alone(run_loop: RunLoop) -> None:
+    server, run_dir = run_loop(reply, "--strategy", "none", name="none")
     assert server.calls == 0
     assert [r["round"] for r in read_jsonl(run_dir / "metrics.jsonl")] == [0]
     config = _config(run_dir)
@@ -108,7 +97,7 @@ def test_strategy_none_is_the_seed_student_alone(
 
 
 def test_a_report_that_cannot_be_drawn_does_not_fail_the_run(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, monkeypatch, capsys
+    run_loop: RunLoop, monkeypatch, capsys
 ) -> None:
     import graph.report
 
@@ -116,19 +105,14 @@ def test_a_report_that_cannot_be_drawn_does_not_fail_the_run(
         raise RuntimeError("no fonts today")
 
     monkeypatch.setattr(graph.report, "render_html", broken)
-    run_dir = tmp_path / "run"
-    assert run_main(fake_openai(reply), run_dir, tiny_backbone, tiny_data, rounds=0) == 0
+    run_dir = run_loop(reply, rounds=0).run_dir
     err = [line for line in capsys.readouterr().err.splitlines() if "report" in line]
     assert len(err) == 1 and "no fonts today" in err[0]
     assert not (run_dir / "report.html").exists()
 
 
-def test_no_easy_writes_only_hard_samples(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
-) -> None:
-    server = fake_openai(reply)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--no-easy", rounds=1) == 0
+def test_no_easy_writes_only_hard_samples(run_loop: RunLoop) -> None:
+    server, run_dir = run_loop(reply, "--no-easy", rounds=1)
     assert _config(run_dir)["easy"] is False
     generator = _requests(server, GENERATOR)
     assert generator and all("HARD" in _user(r) and "EASY" not in _user(r) for r in generator)
@@ -136,13 +120,8 @@ def test_no_easy_writes_only_hard_samples(
     assert len(synthetic) == 8 and {s["stance"] for s in synthetic} == {"hard"}
 
 
-def test_no_correct_hides_the_correct_samples_from_the_analyst(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
-) -> None:
-    server = fake_openai(reply)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--no-correct", task="sst2",
-                    rounds=1) == 0
+def test_no_correct_hides_the_correct_samples_from_the_analyst(run_loop: RunLoop) -> None:
+    server, run_dir = run_loop(reply, "--no-correct", task="sst2", rounds=1)
     assert _config(run_dir)["correct_samples"] is False
     (analyst,) = _requests(server, ANALYST)
     prompt = _user(analyst)
@@ -151,12 +130,8 @@ def test_no_correct_hides_the_correct_samples_from_the_analyst(
     assert wrong < 2, "the seed student got a seed example right, and the analyst did not see it"
 
 
-def test_no_history_keeps_earlier_rounds_out_of_the_prompts(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
-) -> None:
-    server = fake_openai(reply)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--no-history") == 0
+def test_no_history_keeps_earlier_rounds_out_of_the_prompts(run_loop: RunLoop) -> None:
+    server, run_dir = run_loop(reply, "--no-history")
     assert _config(run_dir)["history"] is False
     assert len(_requests(server, ANALYST)) == 2
     prompts = [json.dumps(r["messages"]) for r in _requests(server, ANALYST)
@@ -167,13 +142,8 @@ def test_no_history_keeps_earlier_rounds_out_of_the_prompts(
     assert metrics[2]["kept"] > 0, "round 2 still asks for new texts"
 
 
-def test_no_separate_labeling_generates_labelled_samples_in_one_call(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
-) -> None:
-    server = fake_openai(joint_reply)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--no-separate-labeling",
-                    rounds=1) == 0
+def test_no_separate_labeling_generates_labelled_samples_in_one_call(run_loop: RunLoop) -> None:
+    server, run_dir = run_loop(joint_reply, "--no-separate-labeling", rounds=1)
     assert _config(run_dir)["separate_labeling"] is False
     assert not _requests(server, LABELER) and not _requests(server, GENERATOR)
     assert _requests(server, JOINT)
@@ -184,21 +154,15 @@ def test_no_separate_labeling_generates_labelled_samples_in_one_call(
     assert all(len(s["tags"]) == len(s["tokens"]) and "B-PER" in s["tags"] for s in synthetic)
 
 
-def test_no_separate_labeling_for_classification(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
-) -> None:
-    server = fake_openai(joint_reply)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--no-separate-labeling",
-                    "--no-llm-critic", task="sst2", rounds=1) == 0
+def test_no_separate_labeling_for_classification(run_loop: RunLoop) -> None:
+    server, run_dir = run_loop(joint_reply, "--no-separate-labeling", "--no-llm-critic",
+                               task="sst2", rounds=1)
     synthetic = read_jsonl(run_dir / "synthetic.jsonl")
     assert synthetic and all(s["label"] == s["intended_label"] for s in synthetic)
     assert not _requests(server, LABELER)
 
 
-def test_no_critic_skips_every_check_but_leakage(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
-) -> None:
+def test_no_critic_skips_every_check_but_leakage(run_loop: RunLoop, tiny_data: Path) -> None:
     data = load_task_data(resolve_task("conll03", tiny_data))
     leaked = next(" ".join(ex["tokens"]) for ex in data.test if len(ex["tokens"]) >= 5)
 
@@ -210,9 +174,7 @@ def test_no_critic_skips_every_check_but_leakage(
             return json.dumps({"texts": texts})
         return answer
 
-    server = fake_openai(leaky)
-    run_dir = tmp_path / "run"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--no-critic", rounds=1) == 0
+    server, run_dir = run_loop(leaky, "--no-critic", rounds=1)
     assert _config(run_dir)["critic"] is False
     assert not _requests(server, CRITIC), "no LLM verdict"
     drops = [e for e in read_jsonl(run_dir / "trace.jsonl") if e["event"] == "drop"]
@@ -224,13 +186,8 @@ def test_no_critic_skips_every_check_but_leakage(
     assert read_jsonl(run_dir / "metrics.jsonl")[-1]["drop_reasons"] == {"leak": 1}
 
 
-def test_seeds_run_each_seed_and_summarise_mean_and_std(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, capsys
-) -> None:
-    server = fake_openai(reply)
-    run_dir = tmp_path / "seeds"
-    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--seeds", "1,2",
-                    task="sst2", rounds=1) == 0
+def test_seeds_run_each_seed_and_summarise_mean_and_std(run_loop: RunLoop, capsys) -> None:
+    run_dir = run_loop(reply, "--seeds", "1,2", task="sst2", rounds=1, name="seeds").run_dir
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["seeds"] == [1, 2] and [r["seed"] for r in summary["runs"]] == [1, 2]
     for seed in (1, 2):
