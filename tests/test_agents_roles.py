@@ -18,29 +18,13 @@ from samples.rules import text_key
 from samples.texts import fit_sentences
 from tasks.spec import TaskSpec
 from teacher import BudgetExhausted, TeacherClient
+from tests.toy_tasks import NER_LABELS, SENTIMENT_LABELS, toy_task
 
-NER = TaskSpec(
-    name="toy_ner",
-    kind="ner",
-    description="NER in news.",
-    labels=("PER", "ORG", "LOC", "MISC"),
-    label_descriptions={
-        "PER": "people",
-        "ORG": "organisations",
-        "LOC": "places",
-        "MISC": "other names",
-    },
-    data_format="conll",
-    domain="news",
-)
-CLS = TaskSpec(
-    name="toy_cls",
-    kind="cls",
-    description="Sentiment of a review.",
-    labels=("negative", "positive"),
-    label_descriptions={"negative": "dislikes", "positive": "likes"},
-    data_format="jsonl",
-)
+NER = toy_task("ner", NER_LABELS, "NER in news.", {"PER": "people", "ORG": "organisations",
+                                                    "LOC": "places", "MISC": "other names"},
+               domain="news")
+CLS = toy_task("cls", SENTIMENT_LABELS, "Sentiment of a review.",
+               {"negative": "dislikes", "positive": "likes"})
 SEED = {
     "tokens": ["EU", "rejects", "German", "lamb", "."],
     "tags": ["B-ORG", "O", "B-MISC", "O", "O"],

@@ -8,23 +8,10 @@ from hypothesis import strategies as st
 from samples.drops import DROP_REASONS
 from samples.rules import RuleCritic, check_rules, normalise, text_key
 from tasks.spec import TaskSpec
+from tests.toy_tasks import NER_LABELS, SENTIMENT_LABELS, toy_task
 
-NER = TaskSpec(
-    name="toy_ner",
-    kind="ner",
-    description="toy NER",
-    labels=("PER", "ORG", "LOC", "MISC"),
-    label_descriptions={},
-    data_format="conll",
-)
-CLS = TaskSpec(
-    name="toy_cls",
-    kind="cls",
-    description="toy sentiment",
-    labels=("negative", "positive"),
-    label_descriptions={},
-    data_format="jsonl",
-)
+NER = toy_task("ner", NER_LABELS, "toy NER")
+CLS = toy_task("cls", SENTIMENT_LABELS, "toy sentiment")
 SEED_NER = {
     "tokens": ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
     "tags": ["B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O"],
@@ -65,17 +52,9 @@ def test_ner_rules() -> None:
         leak_keys={text_key("a sentence from the TEST split")},
     )
     assert [k["text"] for k in kept] == ["Steve Jobs joined CNN ."]
-    assert reasons(dropped) == [
-        "unknown_label",
-        "malformed_sample",
-        "malformed_sample",
-        "span_not_found",
-        "too_long",
-        "empty",
-        "duplicate",
-        "seed_copy",
-        "leak",
-    ]
+    assert reasons(dropped) == ["unknown_label", "malformed_sample", "malformed_sample",
+                                "span_not_found", "too_long", "empty", "duplicate", "seed_copy",
+                                "leak"]
     assert all(d["role"] == "critic" and d["detail"] and d["sample"] for d in dropped)
 
 
@@ -117,13 +96,8 @@ def test_cls_rules() -> None:
     ]
     kept, dropped = check_rules(CLS, samples)
     assert [k["text"] for k in kept] == ["A joy to watch."]
-    assert reasons(dropped) == [
-        "unknown_label",
-        "label_disagreement",
-        "empty",
-        "malformed_sample",
-        "malformed_sample",
-    ]
+    assert reasons(dropped) == ["unknown_label", "label_disagreement", "empty",
+                                "malformed_sample", "malformed_sample"]
 
 
 _value = st.recursive(

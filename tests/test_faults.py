@@ -12,8 +12,8 @@ import asyncio
 import json
 
 import pytest
-from pydantic import BaseModel, Field
 
+from agents.labeler import NerLabels
 from fakes.faults import (
     BOGUS_LABEL,
     CONTENT_FAULTS,
@@ -30,19 +30,7 @@ REAL = {"sentence": "Anna Berg joined Nordbank .",
         "entities": [{"text": "Anna Berg", "type": "PER"}, {"text": "Nordbank", "type": "ORG"}]}
 
 
-class Entity(BaseModel):
-    text: str
-    type: str
-
-
-class Entities(BaseModel):
-    """Every field has a default, like the labeler's NER schema."""
-
-    sentence: str = ""
-    entities: list[Entity] = Field(default_factory=list)
-
-
-def _check(reply: Entities) -> None:
+def _check(reply: NerLabels) -> None:
     unknown = [e.type for e in reply.entities if e.type not in LABELS]
     if unknown:
         raise ValueError(f"unknown types {unknown}")
@@ -60,7 +48,7 @@ async def test_each_fault_is_survived_and_transport_faults_are_invisible(
                     max_per_request=1, hang_s=5.0)
     server = fake_openai(faulty)
     async with TeacherClient(teacher_settings(server, timeout_s=0.5)) as client:
-        value = await client.ask("labeler", MESSAGES, Entities, round_no=1, check=_check)
+        value = await client.ask("labeler", MESSAGES, NerLabels, round_no=1, check=_check)
     assert value.model_dump() == REAL
     assert faulty.faults == {kind: 1}
     assert server.calls == 2  # the fault, then the real reply: no retry storm, nothing lost
@@ -83,7 +71,7 @@ async def test_a_fault_on_every_try_ends_as_a_reply_error_not_a_crash(
     server = fake_openai(faulty)
     async with TeacherClient(teacher_settings(server)) as client:
         with pytest.raises(LLMReplyError):
-            await client.ask("labeler", MESSAGES, Entities, round_no=1, check=_check)
+            await client.ask("labeler", MESSAGES, NerLabels, round_no=1, check=_check)
     assert server.calls == 3  # the first try and two validation retries
 
 
@@ -94,7 +82,7 @@ async def test_auth_errors_fail_fast_with_one_request(
     server = fake_openai(lambda request: Reply.error(status, "no"))
     async with TeacherClient(teacher_settings(server, http_retries=3)) as client:
         with pytest.raises(TeacherUnavailable) as info:
-            await client.ask("labeler", MESSAGES, Entities, round_no=1)
+            await client.ask("labeler", MESSAGES, NerLabels, round_no=1)
     assert server.calls == 1
     assert str(status) in str(info.value) and "\n" not in str(info.value)
 
