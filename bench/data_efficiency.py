@@ -37,10 +37,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.comparisons import mean_pm, seeds_parser  # noqa: E402
 from bench.fake_server import ServerProcess  # noqa: E402
 from bench.static_vs_evokd import EXTRA_STATIC_ROUNDS, _finished, _metrics  # noqa: E402
 from graph.seeds import best_row  # noqa: E402
-from main import _seed_list  # noqa: E402
 
 
 def _score(row: dict[str, Any], kind: str) -> float:
@@ -147,8 +147,7 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
 
 
 def _pm(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.fmean(values):.1f} ± {100 * std:.1f}"
+    return mean_pm(values, 1)
 
 
 def table(rows: list[dict[str, Any]], twice: bool) -> str:
@@ -181,10 +180,7 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--seeds", type=_seed_list, default=[1, 2, 3])
-    parser.add_argument("--out", type=Path, required=True)
+    parser = seeds_parser(__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--train-steps", type=int, default=300,

@@ -12,7 +12,6 @@ for BENCHMARKS.md. A rerun resumes unfinished runs and skips finished ones.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -24,8 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.comparisons import mean_pm, seeds_parser  # noqa: E402
 from graph.seeds import best_row  # noqa: E402
-from main import _seed_list  # noqa: E402
 
 EXTRA_STATIC_ROUNDS = 3
 
@@ -66,8 +65,7 @@ def _row(strategy: str, seed: int, run_dir: Path, wall_s: float) -> dict[str, An
 
 
 def _pm(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.fmean(values):.2f} ± {100 * std:.2f}"
+    return mean_pm(values, 2)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -80,20 +78,16 @@ def table(rows: list[dict[str, Any]]) -> str:
         if not mine:
             continue
         kept, dropped = sum(r["kept"] for r in mine), sum(r["dropped"] for r in mine)
-        lines.append(
-            f"| {strategy} | {','.join(str(r['seed']) for r in mine)} | "
-            f"{_pm([r['seed_test_f1'] for r in mine])} | {_pm([r['test_f1'] for r in mine])} | "
-            f"{_pm([r['dev_f1'] for r in mine])} | "
-            f"{statistics.fmean(r['tokens'] for r in mine):,.0f} | {kept} / {kept + dropped} | "
-            f"{'/'.join(str(r['rounds_done']) for r in mine)} |")
+        cells = [strategy, ",".join(str(r["seed"]) for r in mine),
+                 *(_pm([r[key] for r in mine]) for key in ("seed_test_f1", "test_f1", "dev_f1")),
+                 f"{statistics.fmean(r['tokens'] for r in mine):,.0f}",
+                 f"{kept} / {kept + dropped}", "/".join(str(r["rounds_done"]) for r in mine)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--seeds", type=_seed_list, default=[1, 2, 3])
-    parser.add_argument("--out", type=Path, required=True)
+    parser = seeds_parser(__doc__.split("\n")[0])
     args, passthrough = parser.parse_known_args(argv)
     rows: list[dict[str, Any]] = []
     for seed in args.seeds:
