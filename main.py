@@ -42,9 +42,9 @@ LOCAL_CRITIC_BATCH = 1
 # name -> (module, function taking argv and returning an exit code)
 SUBCOMMANDS = {
     "serve-teacher": ("teacher.local", "serve_main"),
-    "trace": ("graph.timeline", "trace_main"),
-    "view": ("graph.viewer", "view_main"),
-    "report": ("graph.report", "report_main"),
+    "trace": ("inspection.timeline", "trace_main"),
+    "view": ("inspection.viewer", "view_main"),
+    "report": ("inspection.report", "report_main"),
     "task": ("tasks.check", "task_main"),
 }
 

@@ -114,7 +114,7 @@ def run_seeds(
     summary = summarise(config, results)
     out = Path(config.run_dir) / SUMMARY_NAME
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    from graph.report import write_report
+    from inspection.report import write_report
 
     try:
         page = write_report([r.run_dir for _, r in results],

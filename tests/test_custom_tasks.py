@@ -17,7 +17,7 @@ import main
 from fakes.custom_tasks import BUILDERS, NER_LABELS, custom_reply, ner_conll_task
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import ORGS
-from graph.viewer import render_page
+from inspection.viewer import render_page
 from tasks import load_task_data, resolve_task, seed_examples
 
 

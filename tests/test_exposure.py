@@ -47,7 +47,7 @@ async def test_the_local_teacher_server_binds_loopback_only() -> None:
 
 
 def test_the_run_viewer_binds_loopback_only() -> None:
-    viewer = pytest.importorskip("graph.viewer")
+    viewer = pytest.importorskip("inspection.viewer")
     sock = viewer._bind(0)
     try:
         sock.listen(1)

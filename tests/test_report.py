@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import main
-from graph.report import PLOTS, load_run, samples_per_label
+from inspection.figures import PLOTS
+from inspection.record import load_record, samples_per_label
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "run_dirs"
 IMG = re.compile(r'<img alt="(\w+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
@@ -80,8 +81,8 @@ def test_missing_or_malformed_run_dirs_exit_2_with_one_line(runs: Path, capsys) 
 
 
 def test_samples_per_label_counts_entity_mentions_and_labels(runs: Path) -> None:
-    ner = samples_per_label(load_run(runs / "conll03-evokd"))
+    ner = samples_per_label(load_record(runs / "conll03-evokd"))
     assert sorted(ner) == [1, 2, 3] and set(ner[1]) == {"PER", "ORG", "LOC", "MISC"}
     assert ner[1]["PER"] == 6  # six kept sentences, one person each
-    cls = samples_per_label(load_run(runs / "sst2-evokd"))
+    cls = samples_per_label(load_record(runs / "sst2-evokd"))
     assert sum(cls[1].values()) == 7 and set(cls[1]) <= {"positive", "negative"}

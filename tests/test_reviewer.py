@@ -13,8 +13,8 @@ from agents.reviewer import review
 from fakes.data import read_jsonl
 from fakes.replies import Script
 from fakes.scripted_teacher import reply
-from graph.timeline import render_timeline
-from graph.viewer import render_page
+from inspection.timeline import render_timeline
+from inspection.viewer import render_page
 from teacher import TeacherClient
 from tests.loop_runs import run_main
 from tests.test_agents_roles import NER

@@ -99,12 +99,12 @@ def test_strategy_none_is_the_seed_student_alone(run_loop: RunLoop) -> None:
 def test_a_report_that_cannot_be_drawn_does_not_fail_the_run(
     run_loop: RunLoop, monkeypatch, capsys
 ) -> None:
-    import graph.report
+    import inspection.report
 
     def broken(runs: Any) -> str:
         raise RuntimeError("no fonts today")
 
-    monkeypatch.setattr(graph.report, "render_html", broken)
+    monkeypatch.setattr(inspection.report, "render_html", broken)
     run_dir = run_loop(reply, rounds=0).run_dir
     err = [line for line in capsys.readouterr().err.splitlines() if "report" in line]
     assert len(err) == 1 and "no fonts today" in err[0]

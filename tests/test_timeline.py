@@ -8,9 +8,10 @@ import pytest
 
 import main
 from fakes.run_dir import INJECTED, SAMPLE, write_fake_run
-from graph.mermaid import parse_mermaid, render_svg
-from graph.runlog import entity_segments, load_run
-from graph.timeline import render_timeline
+from inspection.mermaid import parse_mermaid, render_svg
+from inspection.runlog import load_run
+from inspection.samples import entity_segments
+from inspection.timeline import render_timeline
 
 
 def test_run_log_groups_events_by_round(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 import main
 from fakes.run_dir import INJECTED, write_fake_run
-from graph.viewer import render_page
+from inspection.viewer import render_page
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)

@@ -1,38 +1,35 @@
-"""Reading a run directory back, round by round, for ``trace`` and ``view``.
+"""Reading a run directory back, round by round: the one reader of ``trace``, ``view`` and
+``report``.
 
 Sources: ``trace.jsonl`` (node updates, LLM calls, drops, feedback), ``metrics.jsonl``,
 ``synthetic.jsonl``, ``config.json`` and ``graph.mmd``. Every field is optional: a run that is
 still going, or one stopped early, reads as far as it got. Unparsable lines are skipped and
 counted. Events without a ``round`` belong to the round of the events before them.
+``read_jsonl(..., strict=True)`` and ``read_object`` are the strict reads of the report.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from evokd.cli import UsageParser
 from tasks.errors import UserError
+from teacher.ledger import TokenCounts
 
 JsonDict = dict[str, Any]
 
 
 @dataclass
-class RoleCalls:
+class RoleCalls(TokenCounts):
     """LLM calls of one role (each attempt counts, retries included)."""
 
     calls: int = 0
     cached: int = 0
     failed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     latency_s: float = 0.0
-
-    @property
-    def tokens(self) -> int:
-        """Prompt plus completion tokens."""
-        return self.prompt_tokens + self.completion_tokens
 
     def add(self, event: JsonDict) -> None:
         """Count one ``llm_call`` event."""
@@ -42,6 +39,11 @@ class RoleCalls:
         self.prompt_tokens += _int(event.get("prompt_tokens"))
         self.completion_tokens += _int(event.get("completion_tokens"))
         self.latency_s += _float(event.get("latency_s"))
+
+    def merge(self, other: RoleCalls) -> None:
+        """Add the counts of ``other`` to these."""
+        for name in (f.name for f in fields(self)):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass
@@ -84,6 +86,13 @@ class RoundLog:
         """Accepted samples of this round with ``stance`` ("easy" or "hard")."""
         return [s for s in self.samples if s.get("stance") == stance]
 
+    def all_calls(self) -> RoleCalls:
+        """LLM calls of this round, every role together."""
+        total = RoleCalls()
+        for calls in self.roles.values():
+            total.merge(calls)
+        return total
+
 
 @dataclass
 class RunLog:
@@ -112,10 +121,7 @@ class RunLog:
         totals: dict[str, RoleCalls] = {}
         for entry in self.rounds:
             for role, calls in entry.roles.items():
-                total = totals.setdefault(role, RoleCalls())
-                for name in ("calls", "cached", "failed", "prompt_tokens", "completion_tokens"):
-                    setattr(total, name, getattr(total, name) + getattr(calls, name))
-                total.latency_s += calls.latency_s
+                totals.setdefault(role, RoleCalls()).merge(calls)
         return totals
 
 
@@ -127,7 +133,8 @@ def _float(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """The text of ``path``, ``""`` when it does not exist; UserError when it is unreadable."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -136,18 +143,35 @@ def _read_text(path: Path) -> str:
         raise UserError(f"cannot read {path}: {exc}") from None
 
 
-def _read_jsonl(path: Path) -> tuple[list[JsonDict], int]:
+def _decode(text: str) -> tuple[Any, str]:
+    """``text`` parsed as JSON, and ``""`` or why it is not a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.msg})"
+    return value, "" if isinstance(value, dict) else "expected a JSON object"
+
+
+def read_object(path: Path) -> JsonDict:
+    """The JSON object in ``path``; UserError (``PATH: not JSON (...)``) when it is not one."""
+    value, problem = _decode(read_text(path))
+    if problem:
+        raise UserError(f"{path}: {problem}")
+    return value
+
+
+def read_jsonl(path: Path, *, strict: bool = False) -> tuple[list[JsonDict], int]:
+    """The JSON objects of ``path``, one a line (none when it does not exist), and how many
+    lines were not one. ``strict``: such a line is a UserError (``PATH:LINE: ...``) instead."""
     rows, bad = [], 0
-    for line in _read_text(path).splitlines():
+    for number, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            bad += 1
-            continue
-        if isinstance(row, dict):
+        row, problem = _decode(line)
+        if not problem:
             rows.append(row)
+        elif strict:
+            raise UserError(f"{path}:{number}: {problem}")
         else:
             bad += 1
     return rows, bad
@@ -188,6 +212,13 @@ def _apply(entry: RoundLog, event: JsonDict) -> None:
             entry.feedback = event["feedback"]
 
 
+def run_dir_parser(command: str, description: str) -> UsageParser:
+    """The parser of a command that reads one run directory (``trace``, ``view``)."""
+    parser = UsageParser(command=command, description=description)
+    parser.add_argument("run_dir", help="a run directory (runs/<task>-<time>)")
+    return parser
+
+
 def load_run(path: Path | str) -> RunLog:
     """Read the run directory at ``path``.
 
@@ -202,15 +233,15 @@ def load_run(path: Path | str) -> RunLog:
     if not (path / "trace.jsonl").exists() and not (path / "config.json").exists():
         raise UserError(f"{path} is not a run directory (no trace.jsonl or config.json)")
     log = RunLog(path)
-    config_text = _read_text(path / "config.json")
+    config_text = read_text(path / "config.json")
     try:
         config = json.loads(config_text) if config_text.strip() else {}
     except json.JSONDecodeError:
         config, log.bad_lines = {}, log.bad_lines + 1
     log.config = config if isinstance(config, dict) else {}
-    log.graph_mmd = _read_text(path / "graph.mmd")
+    log.graph_mmd = read_text(path / "graph.mmd")
 
-    events, bad = _read_jsonl(path / "trace.jsonl")
+    events, bad = read_jsonl(path / "trace.jsonl")
     log.bad_lines += bad
     current = 0
     for event in events:
@@ -226,58 +257,14 @@ def load_run(path: Path | str) -> RunLog:
         current = _event_round(event, current)
         _apply(log.round(current), event)
 
-    metrics, bad = _read_jsonl(path / "metrics.jsonl")
+    metrics, bad = read_jsonl(path / "metrics.jsonl")
     log.bad_lines += bad
     for row in metrics:
         if isinstance(row.get("round"), int):
             log.round(row["round"]).metrics = row
-    synthetic, bad = _read_jsonl(path / "synthetic.jsonl")
+    synthetic, bad = read_jsonl(path / "synthetic.jsonl")
     log.bad_lines += bad
     for sample in synthetic:
         if isinstance(sample.get("round"), int):
             log.round(sample["round"]).samples.append(sample)
     return log
-
-
-def entity_segments(sample: JsonDict) -> list[tuple[str, str | None]]:
-    """An NER sample's text as ``(text, entity type or None)`` pieces, from tokens and BIO
-    tags; a sample without both gives its plain text as one piece."""
-    tokens, tags = sample.get("tokens"), sample.get("tags")
-    if not (isinstance(tokens, list) and isinstance(tags, list) and len(tokens) == len(tags)):
-        return [(str(sample.get("text", "")), None)]
-    segments: list[tuple[str, str | None]] = []
-    for token, tag in zip(tokens, tags, strict=True):
-        tag = str(tag)
-        kind = tag[2:] if tag[:2] in ("B-", "I-") else None
-        last = segments[-1] if segments else None
-        if kind and last and last[1] == kind and tag.startswith("I-"):
-            segments[-1] = (f"{last[0]} {token}", kind)
-        elif not kind and last and last[1] is None:
-            segments[-1] = (f"{last[0]} {token}", None)
-        else:
-            segments.append((str(token), kind))
-    return segments
-
-
-def sample_label(sample: JsonDict) -> str:
-    """A short label view: the class label, or ``"PER: Anna Berg; LOC: Oslo"`` for NER."""
-    if sample.get("label") is not None:
-        return str(sample["label"])
-    entities = sample.get("entities")
-    if isinstance(entities, list):
-        return "; ".join(f"{e.get('type')}: {e.get('text')}" for e in entities
-                         if isinstance(e, dict)) or "(no entities)"
-    kinds = [(text, kind) for text, kind in entity_segments(sample) if kind]
-    return "; ".join(f"{kind}: {text}" for text, kind in kinds) or "(no entities)"
-
-
-def drop_text(drop: JsonDict) -> str:
-    """The text of a dropped sample, or ``""`` when the drop concerns a whole reply."""
-    sample = drop.get("sample")
-    if not isinstance(sample, dict):
-        return ""
-    text = sample.get("text")
-    if isinstance(text, str):
-        return text
-    tokens = sample.get("tokens")
-    return " ".join(map(str, tokens)) if isinstance(tokens, list) else ""

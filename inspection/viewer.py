@@ -1,8 +1,8 @@
 """``python main.py view RUN_DIR``: a web page of one run, served on 127.0.0.1.
 
-The page (``graph/templates/view.html.j2``, Jinja2 with autoescaping: LLM text is always
+The page (``inspection/templates/view.html.j2``, Jinja2 with autoescaping: LLM text is always
 escaped) shows the loop graph drawn from graph.mmd as inline SVG (no online service, nothing
-from a CDN), one card per round and, when ``graph/report.py`` has written them, the run's
+from a CDN), one card per round and, when ``inspection/report.py`` has written them, the run's
 report and plots (served from the run directory under ``/files/``). The page is rebuilt on
 every request, so reloading follows a run in progress. Ctrl-C stops the server.
 """
@@ -13,32 +13,27 @@ import argparse
 import asyncio
 import errno
 import socket
-import sys
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from graph.mermaid import parse_mermaid, render_svg
-from graph.runlog import RoundLog, RunLog, drop_text, entity_segments, load_run, sample_label
+from evokd.cli import run_command
+from inspection.mermaid import parse_mermaid, render_svg
+from inspection.runlog import RoundLog, RunLog, load_run, run_dir_parser
+from inspection.samples import drop_text, entity_segments, sample_label
 from tasks.errors import UserError
 
-EXIT_USAGE = 2
 HOST = "127.0.0.1"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SERVED_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html", ".css")
 SKIPPED_DIRS = ("student", "work", "student.new", "student.old")
 MAX_SAMPLES, MAX_FEEDBACK = 60, 12
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"evokd view: error: {message} (see --help)\n")
 
 
 @lru_cache(maxsize=1)
@@ -67,7 +62,7 @@ def report_files(run_dir: Path) -> dict[str, Any]:
 def _graph_svg(log: RunLog) -> tuple[Markup, list[dict[str, Any]]]:
     diagram = parse_mermaid(log.graph_mmd)
     totals = log.total_calls()
-    badges = {role: f"{c.calls} call{'s' if c.calls != 1 else ''} · {c.tokens:,} tok"
+    badges = {role: f"{c.calls} call{'s' if c.calls != 1 else ''} · {c.total_tokens:,} tok"
               for role, c in totals.items()}
     visited = {node for entry in log.rounds for node in entry.nodes} | set(totals) | {
         "__start__", "__end__"}
@@ -148,8 +143,8 @@ def render_page(run_dir: Path | str) -> str:
     return _environment().get_template("view.html.j2").render(
         run_dir=str(log.path), config=config, model=teacher.get("model") or config.get("model"),
         starts=starts, stop_reason=log.stop_reason, bad_lines=log.bad_lines,
-        graph_svg=svg, edges=edges, totals=totals,
-        total_calls=sum(c.calls for _, c in totals), total_tokens=sum(c.tokens for _, c in totals),
+        graph_svg=svg, edges=edges, totals=totals, total_calls=sum(c.calls for _, c in totals),
+        total_tokens=sum(c.total_tokens for _, c in totals),
         rounds=[_round_view(r) for r in log.rounds], files=report_files(log.path),
     )
 
@@ -205,17 +200,15 @@ async def serve(run_dir: Path, sock: socket.socket) -> None:
 def view_main(argv: Sequence[str]) -> int:
     """``main.py view RUN_DIR [--port N]``: print the URL, serve until Ctrl-C; exit 2 on a bad
     run dir or port."""
-    parser = _Parser(prog="main.py view", description="A web page of a run on 127.0.0.1.")
-    parser.add_argument("run_dir", help="a run directory (runs/<task>-<time>)")
+    parser = run_dir_parser("view", "A web page of a run on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    args = parser.parse_args(list(argv))
+    return run_command(parser, argv, _view)
+
+
+def _view(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    try:
-        render_page(run_dir)  # fail early, with one line, on a bad run dir
-        sock = _bind(args.port)
-    except UserError as exc:
-        print(f"evokd view: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    render_page(run_dir)  # fail early, with one line, on a bad run dir
+    sock = _bind(args.port)
     print(f"evokd view: http://{HOST}:{sock.getsockname()[1]}/  (Ctrl-C stops)", flush=True)
     try:
         asyncio.run(serve(run_dir, sock))

@@ -13,21 +13,15 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
 
 from rich.console import Console
 from rich.text import Text
 
-from graph.runlog import RoundLog, RunLog, drop_text, load_run
-from tasks.errors import UserError
+from evokd.cli import run_command
+from inspection.runlog import RoundLog, RunLog, load_run, run_dir_parser
+from inspection.samples import drop_text
 
-EXIT_USAGE = 2
 INDENT = "  "
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"evokd trace: error: {message} (see --help)\n")
 
 
 def _pct(value: object) -> str:
@@ -153,7 +147,7 @@ def _round(out: _Writer, entry: RoundLog, max_drops: int, width: int) -> None:
 def _footer(out: _Writer, log: RunLog) -> None:
     totals = log.total_calls()
     calls = sum(c.calls for c in totals.values())
-    tokens = sum(c.tokens for c in totals.values())
+    tokens = sum(c.total_tokens for c in totals.values())
     per_role = ", ".join(f"{role} {c.calls}" for role, c in sorted(totals.items()))
     out.line(("total ", "bold"), f"{calls} LLM calls" + (f" ({per_role})" if per_role else "")
              + f", {tokens:,} tokens")
@@ -188,15 +182,13 @@ def render_timeline(run_dir: Path | str, *, color: bool = False, width: int = 10
 
 def trace_main(argv: Sequence[str]) -> int:
     """``main.py trace RUN_DIR [--max-drops N]``; exit 2 with one line on a bad run dir."""
-    parser = _Parser(prog="main.py trace", description="Timeline of a run, round by round.")
-    parser.add_argument("run_dir", help="a run directory (runs/<task>-<time>)")
+    parser = run_dir_parser("trace", "Timeline of a run, round by round.")
     parser.add_argument("--max-drops", type=int, default=5, help="dropped samples listed per round")
-    args = parser.parse_args(list(argv))
-    try:
-        log = load_run(args.run_dir)
-    except UserError as exc:
-        print(f"evokd trace: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    return run_command(parser, argv, _trace)
+
+
+def _trace(args: argparse.Namespace) -> int:
+    log = load_run(args.run_dir)
     console = Console(highlight=False)
     try:
         write_timeline(log, console, max_drops=max(0, args.max_drops))

@@ -1,0 +1,3 @@
+"""Run inspection: reading a run directory back and showing it (``trace``, ``view``,
+``report``). Nothing here runs the loop; the loop (``graph``) only calls ``report`` when a run
+ends."""
