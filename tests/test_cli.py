@@ -129,23 +129,22 @@ CASES = {
                                               str(_fake_run(r, checkpoints=True))],
                                    ["already holds a run", "--resume", "another --run-dir"]),
 }
-FLAGS = {  # flag value -> the error; out-of-range numbers and non-numbers alike
-    ("--rounds", "-1"): "argument --rounds: expected a number >= 0, got -1",
-    ("--rounds", "three"): "argument --rounds: expected a whole number, got 'three'",
-    ("--k-shot", "0"): "argument --k-shot: expected a number >= 1, got 0",
-    ("--k-shot", "1.5"): "argument --k-shot: expected a whole number, got '1.5'",
-    ("--seed", "-1"): "argument --seed: expected a number >= 0, got -1",
-    ("--max-concurrency", "0"): "argument --max-concurrency: expected a number >= 1, got 0",
-    ("--max-concurrency", "x"): "argument --max-concurrency: expected a whole number",
-    ("--samples-per-round", "0"): "argument --samples-per-round: expected a number >= 1",
-    ("--budget-tokens", "0"): "argument --budget-tokens: expected a number >= 1, got 0",
-    ("--timeout", "0"): "argument --timeout: expected a number of seconds > 0, got 0",
-    ("--timeout", "nan"): "argument --timeout: expected a number of seconds > 0",
-    ("--teacher", "gpt"): "argument --teacher: invalid choice: 'gpt'",
-}
-for (flag, value), text in FLAGS.items():
+BELOW_MINIMUM = {"--rounds": ("-1", 0), "--k-shot": ("0", 1), "--seed": ("-1", 0),  # value, min
+                 "--max-concurrency": ("0", 1), "--samples-per-round": ("0", 1),
+                 "--budget-tokens": ("0", 1)}
+NOT_WHOLE = {"--rounds": "three", "--k-shot": "1.5", "--max-concurrency": "x"}
+FLAGS = [  # (flag, value, the error after "argument FLAG: "); out-of-range and non-numbers alike
+    *((flag, value, f"expected a number >= {minimum}, got {value}")
+      for flag, (value, minimum) in BELOW_MINIMUM.items()),
+    *((flag, value, f"expected a whole number, got {value!r}")
+      for flag, value in NOT_WHOLE.items()),
+    ("--timeout", "0", "expected a number of seconds > 0, got 0"),
+    ("--timeout", "nan", "expected a number of seconds > 0"),
+    ("--teacher", "gpt", "invalid choice: 'gpt'"),
+]
+for flag, value, error in FLAGS:
     CASES[f"{flag} {value}"] = (lambda r, f=flag, v=value: ["--task", "conll03", f, v],
-                               [text, "(see --help)"])
+                               [f"argument {flag}: {error}", "(see --help)"])
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -34,36 +35,19 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def _ner(edit: Callable[[Path], object]) -> Callable[[Path], Path]:
+def _built(builder: str, edit: Callable[[Path], object]) -> Callable[[Path], Path]:
+    """``prepare(root)``: the task file ``BUILDERS[builder]`` writes, with ``edit`` applied."""
     def prepare(root: Path) -> Path:
-        task = ner_conll_task(root)
+        task = BUILDERS[builder](root)
         edit(task)
         return task
     return prepare
 
 
-def _tickets(edit: Callable[[Path], object]) -> Callable[[Path], Path]:
-    def prepare(root: Path) -> Path:
-        task = BUILDERS["cls-csv"](root)
-        edit(task)
-        return task
-    return prepare
-
-
-def _jsonl(edit: Callable[[Path], object]) -> Callable[[Path], Path]:
-    def prepare(root: Path) -> Path:
-        task = BUILDERS["cls-no-test"](root)
-        edit(task)
-        return task
-    return prepare
-
-
-def _seeds(edit: Callable[[Path], object]) -> Callable[[Path], Path]:
-    def prepare(root: Path) -> Path:
-        task = BUILDERS["ner-seeds-file"](root)
-        edit(task)
-        return task
-    return prepare
+_ner = partial(_built, "ner-conll-hyphenated")
+_tickets = partial(_built, "cls-csv")
+_jsonl = partial(_built, "cls-no-test")
+_seeds = partial(_built, "ner-seeds-file")
 
 
 # id -> (prepare(root) -> task file, texts the one error line must hold)
