@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from teacher.local import engines
-from teacher.local.engines import Engine, Generation, load_engine
+from teacher.local.engines import Engine, Generation, GenerationRequest, load_engine
 from teacher.local.llama_engine import LlamaCppEngine
 
 FAKE_LLAMA_CPP = '''
@@ -28,6 +28,8 @@ class Llama:
                 "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}}
 '''
 
+USER_X = [{"role": "user", "content": "x"}]
+
 
 @pytest.fixture
 def fake_llama_cpp(tmp_path, monkeypatch):
@@ -45,18 +47,19 @@ def test_auto_prefers_llama_cpp_and_passes_the_schema(fake_llama_cpp, tmp_path):
     assert isinstance(engine, LlamaCppEngine) and isinstance(engine, Engine)
     assert engine.llm.kwargs["n_ctx"] == 2048 and engine.llm.kwargs["n_threads"] == 3
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
-    out = engine.generate([{"role": "user", "content": "x"}], 32, 0.0, 5, schema, ["END"])
+    out = engine.generate(GenerationRequest(USER_X, 32, 0.0, 5, schema, ["END"]))
     assert out == Generation('{"a": 1}', 11, 5)
     call = fake_llama_cpp.CALLS[-1]
     assert call["response_format"] == {"type": "json_object", "schema": schema}
     assert (call["max_tokens"], call["temperature"], call["seed"], call["stop"]) == (
         32, 0.0, 5, ["END"])
-    engine.generate([{"role": "user", "content": "x"}], 8, 0.5, None, {}, [])
+    engine.generate(GenerationRequest(USER_X, 8, 0.5, None, {}, []))
     assert fake_llama_cpp.CALLS[-1]["response_format"] == {"type": "json_object"}
-    engine.generate([{"role": "user", "content": "x"}], 8, 0.5, None, None, [])
+    engine.generate(GenerationRequest(USER_X, 8, 0.5, None, None, []))
     assert fake_llama_cpp.CALLS[-1]["response_format"] is None
     with pytest.raises(engines.ContextLengthError):
-        engine.generate([{"role": "user", "content": "too long"}], 8, 0.0, None, None, [])
+        engine.generate(GenerationRequest([{"role": "user", "content": "too long"}],
+                                          8, 0.0, None, None, []))
     assert engine.describe()["constrained_json"] is True
 
 

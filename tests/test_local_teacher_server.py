@@ -15,7 +15,7 @@ import pytest
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from teacher.local.engines import ContextLengthError, Generation
+from teacher.local.engines import ContextLengthError, Generation, GenerationRequest
 from teacher.local.server import TeacherServer, bind_socket, start
 
 
@@ -33,15 +33,14 @@ class ScriptedEngine:
         self.max_active = 0
         self._guard = threading.Lock()
 
-    def generate(self, messages, max_tokens, temperature, seed, json_schema, stop) -> Generation:
+    def generate(self, request: GenerationRequest) -> Generation:
+        messages, max_tokens = request.messages, request.max_tokens
         with self._guard:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
         try:
             time.sleep(self.delay)
-            self.calls.append({"messages": messages, "max_tokens": max_tokens, "seed": seed,
-                               "temperature": temperature, "json_schema": json_schema,
-                               "stop": stop})
+            self.calls.append(request._asdict())
             reply = self.replies.pop(0) if self.replies else "echo " + messages[-1]["content"]
             if isinstance(reply, Exception):
                 raise reply

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from teacher.local.engines import Generation
+from teacher.local.engines import Generation, GenerationRequest
 from teacher.local.protocol import ChatRequest, completion_body, tool_call
 from teacher.local.structured import (
     JSONReplyError,
@@ -23,7 +23,7 @@ from teacher.local.structured import (
     schema_instruction,
 )
 
-GenerateFn = Callable[..., Awaitable[Generation]]
+GenerateFn = Callable[[GenerationRequest], Awaitable[Generation]]
 Check = Callable[[dict[str, Any]], list[str]]
 JSON_ATTEMPTS = 2  # the first try plus one retry
 
@@ -38,6 +38,13 @@ class _Usage:
         self.prompt += gen.prompt_tokens
         self.completion += gen.completion_tokens
         self.attempts += 1
+
+
+def _request(
+    req: ChatRequest, messages: list[dict[str, str]], schema: dict[str, Any] | None
+) -> GenerationRequest:
+    """What the engine generates for ``messages`` with the sampling settings of ``req``."""
+    return GenerationRequest(messages, req.max_tokens, req.temperature, req.seed, schema, req.stop)
 
 
 def with_instruction(messages: list[dict[str, str]], text: str) -> list[dict[str, str]]:
@@ -55,7 +62,7 @@ async def _json_reply(
     """Generate until a JSON object fits ``schema`` (one retry). Returns (obj, raw, truncated)."""
     raw, truncated = "", False
     for _ in range(JSON_ATTEMPTS):
-        gen = await generate(messages, req.max_tokens, req.temperature, req.seed, schema, req.stop)
+        gen = await generate(_request(req, messages, schema))
         usage.add(gen)
         raw, truncated = gen.text, gen.completion_tokens >= req.max_tokens
         try:
@@ -117,7 +124,7 @@ async def complete(req: ChatRequest, generate: GenerateFn, model: str) -> dict[s
         messages = with_instruction(req.messages, _tools_text(req.tools) + "\nTo call a function "
                                     'reply with only {"name": <function name>, "arguments": '
                                     "{...}}; otherwise answer normally.")
-        gen = await generate(messages, req.max_tokens, req.temperature, req.seed, None, req.stop)
+        gen = await generate(_request(req, messages, None))
         usage.add(gen)
         call = _auto_call(gen.text, tools)
         calls = [call] if call else None
@@ -132,8 +139,7 @@ async def complete(req: ChatRequest, generate: GenerateFn, model: str) -> dict[s
         finish = _finish(truncated, "stop")
         extra["evokd"] = {"attempts": usage.attempts, "json_valid": value is not None}
     else:
-        gen = await generate(req.messages, req.max_tokens, req.temperature, req.seed, None,
-                             req.stop)
+        gen = await generate(_request(req, req.messages, None))
         usage.add(gen)
         content, finish = gen.text, _finish(gen.completion_tokens >= req.max_tokens,
                                             "stop")

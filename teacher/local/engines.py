@@ -24,6 +24,17 @@ class Generation(NamedTuple):
     completion_tokens: int
 
 
+class GenerationRequest(NamedTuple):
+    """One chat completion for an engine to generate."""
+
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float
+    seed: int | None
+    json_schema: dict[str, Any] | None  # asks for a JSON reply ({} = any JSON object)
+    stop: list[str]
+
+
 class ContextLengthError(ValueError):
     """The prompt plus ``max_tokens`` does not fit the engine's context window."""
 
@@ -39,16 +50,8 @@ class Engine(Protocol):
     name: str
     constrained: bool  # True: json_schema is enforced while decoding
 
-    def generate(
-        self,
-        messages: list[dict[str, str]],
-        max_tokens: int,
-        temperature: float,
-        seed: int | None,
-        json_schema: dict[str, Any] | None,
-        stop: list[str],
-    ) -> Generation:
-        """Complete the chat; ``json_schema`` ({} = any JSON object) asks for a JSON reply."""
+    def generate(self, request: GenerationRequest) -> Generation:
+        """Complete the chat; ``request.json_schema`` asks for a JSON reply."""
         ...
 
     def describe(self) -> dict[str, Any]:

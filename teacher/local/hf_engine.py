@@ -24,6 +24,7 @@ from teacher.local.engines import (
     ContextLengthError,
     Generation,
     GenerationCancelled,
+    GenerationRequest,
     default_threads,
 )
 from teacher.local.structured import json_prefix
@@ -215,16 +216,9 @@ class TransformersEngine:
         )
         return list(self.tokenizer(prompt + prefix, add_special_tokens=False)["input_ids"])
 
-    def generate(
-        self,
-        messages: list[dict[str, str]],
-        max_tokens: int,
-        temperature: float,
-        seed: int | None,
-        json_schema: dict[str, Any] | None,
-        stop: list[str],
-    ) -> Generation:
+    def generate(self, request: GenerationRequest) -> Generation:
         """Generate greedily (temperature 0) or by sampling; see ``Engine.generate``."""
+        messages, max_tokens, temperature, seed, json_schema, stop = request
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         torch = self._torch

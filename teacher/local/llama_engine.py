@@ -7,7 +7,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from teacher.local.engines import DEFAULT_CONTEXT, ContextLengthError, Generation, default_threads
+from teacher.local.engines import (
+    DEFAULT_CONTEXT,
+    ContextLengthError,
+    Generation,
+    GenerationRequest,
+    default_threads,
+)
 
 
 class LlamaCppEngine:
@@ -27,16 +33,9 @@ class LlamaCppEngine:
         self.load_seconds = round(time.perf_counter() - started, 1)
         self.context = context
 
-    def generate(
-        self,
-        messages: list[dict[str, str]],
-        max_tokens: int,
-        temperature: float,
-        seed: int | None,
-        json_schema: dict[str, Any] | None,
-        stop: list[str],
-    ) -> Generation:
+    def generate(self, request: GenerationRequest) -> Generation:
         """Chat completion through llama.cpp; see ``Engine.generate``."""
+        messages, max_tokens, temperature, seed, json_schema, stop = request
         response_format = None
         if json_schema is not None:
             response_format = {"type": "json_object"}

@@ -20,7 +20,13 @@ from typing import Any
 from aiohttp import web
 
 from teacher.local.completion import complete
-from teacher.local.engines import ContextLengthError, Engine, Generation, GenerationCancelled
+from teacher.local.engines import (
+    ContextLengthError,
+    Engine,
+    Generation,
+    GenerationCancelled,
+    GenerationRequest,
+)
 from teacher.local.protocol import RequestError, error_body, parse_chat_request
 
 log = logging.getLogger("evokd.teacher.local")
@@ -41,14 +47,11 @@ class TeacherServer:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher-engine")
         self._lock: asyncio.Lock | None = None
 
-    async def generate(self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
-                       seed: int | None, json_schema: dict[str, Any] | None,
-                       stop: list[str]) -> Generation:
+    async def generate(self, request: GenerationRequest) -> Generation:
         """Run one engine call in the worker thread, after the calls queued before it."""
         if self._lock is None:
             self._lock = asyncio.Lock()
-        call = functools.partial(self.engine.generate, messages, max_tokens, temperature, seed,
-                                 json_schema, stop)
+        call = functools.partial(self.engine.generate, request)
         self.waiting += 1
         try:
             async with self._lock:
