@@ -1,6 +1,6 @@
 """Your own task: task files, their data formats, `main.py task`, runs, resume and report.
 
-Every custom task (tests/custom_tasks.py) runs `--rounds 0` and a two-round loop against the
+Every custom task (fakes/custom_tasks.py) runs `--rounds 0` and a two-round loop against the
 scripted teacher over real HTTP; a run of a custom task resumes, reports, traces and views with
 its task file gone.
 """
