@@ -18,52 +18,35 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from evokd.cli import EXIT_USAGE, UsageParser, port, positive
+from tasks.errors import UserError
 from teacher.local.engines import DEFAULT_CONTEXT, ENGINES
 from teacher.local.models import DEFAULT_MODEL, MODELS, ModelError, cache_dir, resolve_model
 
 log = logging.getLogger("evokd.teacher.local")
 
 
-class UsageError(Exception):
-    """A bad command line (exit status 2)."""
+COMMAND = "serve-teacher"  # python main.py serve-teacher; error lines start "evokd serve-teacher"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0..65535, got {value}")
-    return value
-
-
-def build_parser(prog: str = "python -m teacher.local serve") -> argparse.ArgumentParser:
-    """Flags of the serve command."""
-    parser = _Parser(prog=prog, description="Serve a local GGUF model behind an "
-                     "OpenAI-compatible API on 127.0.0.1.")
+def build_parser(prog: str = "python -m teacher.local serve") -> UsageParser:
+    """Flags of the serve command; a usage error raises UserError (``serve_main`` prints it)."""
+    parser = UsageParser(prog=prog, command=COMMAND, description="Serve a local GGUF model "
+                         "behind an OpenAI-compatible API on 127.0.0.1.")
+    parser.raise_errors = True
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"{' | '.join(MODELS)} or a path to a .gguf file "
                         f"(default {DEFAULT_MODEL})")
-    parser.add_argument("--port", type=_port, default=0,
+    parser.add_argument("--port", type=port, default=0,
                         help="port (0 = any free port; a busy one falls back to a free one)")
     parser.add_argument("--engine", choices=ENGINES, default="auto",
                         help="auto = llama_cpp when importable, else transformers")
-    parser.add_argument("--threads", type=_positive, default=None,
+    parser.add_argument("--threads", type=positive, default=None,
                         help="CPU threads (default $EVOKD_TEACHER_THREADS or all cores)")
     parser.add_argument("--device", default="auto",
                         help="auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
                              "cuda:N (transformers engine)")
-    parser.add_argument("--context", type=_positive, default=DEFAULT_CONTEXT,
+    parser.add_argument("--context", type=positive, default=DEFAULT_CONTEXT,
                         help=f"context window in tokens (default {DEFAULT_CONTEXT})")
     parser.add_argument("--ready-file", type=Path, default=None,
                         help="write {port, base_url, ...} as JSON here once serving")
@@ -128,11 +111,12 @@ async def _serve(args: argparse.Namespace, server: Any, info: dict[str, Any]) ->
 
 def serve_main(argv: list[str] | None = None, prog: str = "python -m teacher.local serve") -> int:
     """Run the local teacher server until SIGTERM/SIGINT; return the exit status."""
+    parser = build_parser(prog)
     try:
-        args = build_parser(prog).parse_args(argv)
-    except UsageError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+        args = parser.parse_args(argv)
+    except UserError as exc:
+        print(f"{parser.label}: error: {exc} (see --help)", file=sys.stderr)
+        return EXIT_USAGE
     # before torch is imported: no spin-waiting threads, no hub access
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -140,7 +124,6 @@ def serve_main(argv: list[str] | None = None, prog: str = "python -m teacher.loc
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from student.hardware import pick_device
-    from tasks.errors import UserError
 
     try:
         pick_device(args.device)  # checked before the slow model load
