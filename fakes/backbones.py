@@ -100,6 +100,7 @@ def build_tiny_backbone(folder: Path) -> Path:
     config = tf.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                            num_attention_heads=2, intermediate_size=64,
                            max_position_embeddings=256)
+    tf.set_seed(0)  # the same weights in every session: runs on it repeat across sessions
     tf.BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -108,6 +109,7 @@ def build_tiny_backbone(folder: Path) -> Path:
 def build_backbone(family: str, folder: Path) -> Path:
     """Save a tiny random ``family`` encoder and its tokenizer to ``folder``."""
     tokenizer, config = _parts(family)
+    tf.set_seed(0)
     tf.AutoModel.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
