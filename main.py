@@ -19,26 +19,18 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graph.config import RunConfig
+from evokd.cli import EXIT_USAGE, UsageParser
+from evokd.settings import add_flags, given
+from graph.config import LOCAL_PRESET, Command, RunConfig
 from graph.rundir import RunDir
-from student import DEFAULT_STUDENT
 from tasks import UserError, builtin_names, load_task_data, resolve_data_dir, resolve_task
 from tasks.registry import is_task_file
-from tasks.usage import EXIT_USAGE, UsageParser
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
-# The embedded CPU teacher writes a few tokens per second: smaller defaults keep a default
-# run near 15 minutes on 2 cores. Flags override them.
-LOCAL_ROUNDS, LOCAL_SAMPLES = 2, 8
-# It also answers one request at a time: two in flight keep it busy, and a queued request
-# may wait minutes on a loaded CPU.
-LOCAL_CONCURRENCY, LOCAL_TIMEOUT_S = 2, 900.0
-# A small model keeps a one-sample verdict well-formed far more often than a list of eight.
-LOCAL_CRITIC_BATCH = 1
 # name -> (module, function taking argv and returning an exit code)
 SUBCOMMANDS = {
     "serve-teacher": ("teacher.local", "serve_main"),
@@ -49,178 +41,33 @@ SUBCOMMANDS = {
 }
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
-        return value
-
-    return parse
+def build_parser() -> UsageParser:
+    """The CLI flags, one per field of RunConfig and Command (graph/config.py)."""
+    parser = UsageParser(prog="main.py",
+                         description="EvoKD: distil an LLM into a small student model.")
+    add_flags(parser, RunConfig, LOCAL_PRESET)
+    add_flags(parser, Command, absent=False)  # args.resume, args.quiet, ... always there
+    return parser
 
 
-_positive = _int_at_least(1)
-_non_negative = _int_at_least(0)
-
-
-def _non_negative_float(text: str) -> float:
-    """An argparse type: a number >= 0 (a price)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
-
-
-def _seed_list(text: str) -> list[int]:
-    """``1-5`` or ``1,3,5`` (or a mix: ``1-3,7``) as a sorted list of distinct seeds."""
-    seeds: set[int] = set()
-    for part in text.split(","):
-        low, _, high = part.strip().partition("-")
-        try:
-            first, last = int(low), int(high or low)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected seeds like 1-5 or 1,3,5, got {text!r}"
-                                             ) from None
-        if first < 0 or last < first:
-            raise argparse.ArgumentTypeError(f"bad seed range {part.strip()!r}")
-        seeds.update(range(first, last + 1))
-    return sorted(seeds)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
-    return value
-
-
-def _k_shot(text: str) -> int | None:
-    return None if text == "all" else _positive(text)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The CLI flags (names fixed by the design; defaults shown in --help)."""
-    p = UsageParser(description="EvoKD: distil an LLM into a small student model.",
-                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", choices=None, metavar="NAME|FILE",
-                   help=f"a built-in task ({', '.join(builtin_names())}) or a task file")
-    p.add_argument("--k-shot", type=_k_shot, default=1, metavar="K|all",
-                   help="seed examples per label (or 'all': the full train split)")
-    p.add_argument("--rounds", type=_non_negative, default=None,
-                   help="loop rounds (0 = seed only); default 3, or 2 with the local teacher")
-    p.add_argument("--samples-per-round", type=_positive, default=None,
-                   help="texts the generator writes per round (half easy, half hard); "
-                   "default 16, or 8 with the local teacher")
-    p.add_argument("--seed", type=_non_negative, default=1)
-    p.add_argument("--student", default=DEFAULT_STUDENT,
-                   help="any Hugging Face encoder: hub id or local path")
-    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N|mps",
-                   help="where the student trains and predicts (auto: CUDA, then MPS, then CPU)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="student precision (auto: bf16 or fp16 on CUDA, fp32 elsewhere)")
-    p.add_argument("--max-length", type=_int_at_least(8), default=None, metavar="N",
-                   help="student sub-words per text; longer texts are cut and counted in the "
-                   "trace (default: the task file's, else 128 for NER, 256 for classification)")
-    p.add_argument("--teacher", choices=["openai", "local"], default=None,
-                   help="endpoint kind (default: openai if an endpoint is configured, else local)")
-    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint "
-                   "(default $OPENAI_BASE_URL)")
-    p.add_argument("--model", default=None, help="teacher model (default $EVOKD_MODEL)")
-    p.add_argument("--local-model", default="", help="embedded teacher model name or .gguf path")
-    p.add_argument("--max-concurrency", type=_positive, default=None,
-                   help="LLM requests in flight at once, shared by all roles")
-    p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
-                   help="how long one LLM request may take before it is retried")
-    p.add_argument("--budget-tokens", type=_positive, default=None,
-                   help="a hard cap on teacher tokens: a call that could cross it is not sent "
-                   "and the run stops")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the calls and tokens this configuration would spend per round "
-                   "(and the cost with --price-in/--price-out), without calling the LLM")
-    p.add_argument("--price-in", type=_non_negative_float, default=None, metavar="PRICE",
-                   help="currency per million prompt tokens: cost in the dry run, the progress "
-                   "line, metrics.jsonl and the report")
-    p.add_argument("--price-out", type=_non_negative_float, default=None, metavar="PRICE",
-                   help="currency per million completion tokens")
-    p.add_argument("--rpm", type=_positive, default=None,
-                   help="at most this many LLM requests per minute (all roles together)")
-    p.add_argument("--tpm", type=_positive, default=None,
-                   help="at most this many tokens per minute (prompt + max_tokens of each "
-                   "request, as providers count them)")
-    p.add_argument("--structured-method", default=None,
-                   choices=["json_object", "json_schema", "function_calling"],
-                   help="default json_object, or json_schema with the local teacher "
-                   "(it repairs replies against the schema)")
-    p.add_argument("--no-cache", action="store_true", help="do not use the LLM response cache")
-    p.add_argument("--no-llm-critic", action="store_true", help="critic uses rules only")
-    p.add_argument("--texts-per-call", type=_positive, default=4, metavar="N",
-                   help="texts asked of one generator call")
-    p.add_argument("--critic-batch", type=_positive, default=None, metavar="N",
-                   help="samples judged per critic call (default 8, or 1 with the local teacher)")
-    p.add_argument("--reviewer", action="store_true",
-                   help="a reviewer condenses the review history into a memo for the analyst "
-                   "and generator (one extra LLM call per round from round 2)")
-    p.add_argument("--patience", type=_positive, default=2,
-                   help="stop after this many rounds without a dev F1 gain")
-    p.add_argument("--train-steps", type=_positive, default=300,
-                   help="minimum training steps of the seed student")
-    p.add_argument("--round-steps", type=_positive, default=150,
-                   help="minimum training steps per round (--schedule incremental)")
-    p.add_argument("--schedule", choices=["retrain", "incremental"], default="retrain",
-                   help="retrain: each round trains a fresh student from the backbone on the "
-                   "seed set + every accepted sample (--train-steps steps); incremental: "
-                   "fine-tunes the best student on the new batch + a replay (--round-steps)")
-    p.add_argument("--batch-size", type=_positive, default=16)
-    p.add_argument("--strategy", choices=["evokd", "static", "none"], default="evokd",
-                   help="evokd: the loop; static: the same teacher writes samples without "
-                   "analysis or feedback (stop it with --budget-tokens); none: the seed student "
-                   "alone")
-    p.add_argument("--no-easy", action="store_true", help="ablation: hard samples only")
-    p.add_argument("--no-correct", action="store_true",
-                   help="ablation: the analyst sees no correctly predicted samples")
-    p.add_argument("--no-history", action="store_true",
-                   help="ablation: no review history in the prompts")
-    p.add_argument("--no-separate-labeling", action="store_true",
-                   help="ablation: the generator labels its own texts in the same call")
-    p.add_argument("--no-critic", action="store_true",
-                   help="ablation: no critic checks except the dev/test leakage check")
-    p.add_argument("--seeds", type=_seed_list, default=None, metavar="A-B|A,B,...",
-                   help="run each seed into RUN_DIR/seed-N; writes RUN_DIR/summary.json with "
-                   "mean and std of the test scores")
-    p.add_argument("--run-dir", default=None, help="default runs/<task>-<timestamp>")
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
-    p.add_argument("--data-dir", default=None, help="default $EVOKD_DATA_DIR, else ./data")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
-    return p
-
-
-def _teacher_kind(args: argparse.Namespace) -> str:
+def _teacher_kind(flags: dict[str, Any]) -> str:
     """``openai`` when a remote teacher is asked for (``--teacher openai``, ``--model``,
     ``--base-url``, ``$OPENAI_BASE_URL`` or ``$OPENAI_API_KEY``), else the embedded ``local``
     one. A remote ask that cannot work (api.openai.com without a key) is a UserError, never a
     silent switch to the local teacher."""
-    if args.teacher == "local":
+    if flags.get("teacher") == "local":
         return "local"
     env = os.environ
+    base_url = flags.get("base_url")
     asked = [name for name, value in (
-        ("--teacher openai", args.teacher == "openai"), (f"--model {args.model}", args.model),
-        ("--base-url", args.base_url), ("$OPENAI_BASE_URL", env.get("OPENAI_BASE_URL")),
+        ("--teacher openai", flags.get("teacher") == "openai"),
+        (f"--model {flags.get('model')}", flags.get("model")), ("--base-url", base_url),
+        ("$OPENAI_BASE_URL", env.get("OPENAI_BASE_URL")),
         ("$OPENAI_API_KEY", env.get("OPENAI_API_KEY"))) if value]
     if not asked:
         return "local"
-    if args.rounds != 0 and not (args.base_url or env.get("OPENAI_BASE_URL")
-                                 or env.get("OPENAI_API_KEY")):
+    if flags.get("rounds") != 0 and not (base_url or env.get("OPENAI_BASE_URL")
+                                         or env.get("OPENAI_API_KEY")):
         raise UserError(f"{asked[0]} asks for a remote teacher at api.openai.com, but "
                         "OPENAI_API_KEY is not set; export OPENAI_API_KEY=..., or give "
                         "--base-url URL for your own server (vLLM, Ollama), or use "
@@ -228,58 +75,37 @@ def _teacher_kind(args: argparse.Namespace) -> str:
     return "openai"
 
 
-def _default(value: int | None, kind: str, remote: int, local: int) -> int:
-    """A flag's value, else its default for the teacher kind (the local teacher is slow)."""
-    if value is not None:
-        return value
-    return local if kind == "local" else remote
-
-
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Turn parsed flags into a RunConfig (endpoint settings from flags, then environment)."""
-    if not args.task:
+    """Turn parsed flags into a RunConfig: field defaults, then the local preset when the
+    embedded teacher runs, then the flags given (endpoint from flags, then environment)."""
+    flags = given(args, RunConfig)
+    if not flags.get("task"):
         raise UserError("--task is required (or --resume DIR); "
                         f"tasks: {', '.join(builtin_names())}, or a task file")
-    spec = resolve_task(args.task, resolve_data_dir(args.data_dir))
-    if args.strategy == "none":  # the seed student alone
-        args.rounds = 0
-    kind = _teacher_kind(args)
-    base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or (
-        "https://api.openai.com/v1" if kind == "openai" else "")
-    model = args.model or os.environ.get("EVOKD_MODEL") or (
-        DEFAULT_OPENAI_MODEL if kind == "openai" else "")
-    run_dir = args.run_dir or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return RunConfig(
-        task=spec.name, task_spec=spec.to_dict(), run_dir=run_dir,
-        data_dir=str(resolve_data_dir(args.data_dir)),
-        k_shot=args.k_shot, rounds=_default(args.rounds, kind, 3, LOCAL_ROUNDS),
-        samples_per_round=_default(args.samples_per_round, kind, 16, LOCAL_SAMPLES),
-        seed=args.seed, student=args.student, device=args.device, precision=args.precision,
-        max_length=args.max_length, teacher=kind, model=model, base_url=base_url,
-        local_model=args.local_model,
-        max_concurrency=_default(args.max_concurrency, kind, 8, LOCAL_CONCURRENCY),
-        timeout_s=args.timeout or (LOCAL_TIMEOUT_S if kind == "local" else 60.0),
-        budget_tokens=args.budget_tokens, rpm=args.rpm, tpm=args.tpm,
-        price_in=args.price_in, price_out=args.price_out,
-        structured_method=args.structured_method or (
-            "json_schema" if kind == "local" else "json_object"),
-        use_cache=not args.no_cache, llm_critic=not args.no_llm_critic, reviewer=args.reviewer,
-        critic_batch=_default(args.critic_batch, kind, 8, LOCAL_CRITIC_BATCH),
-        texts_per_call=args.texts_per_call,
-        patience=args.patience, seed_steps=args.train_steps, round_steps=args.round_steps,
-        schedule=args.schedule,
-        batch_size=args.batch_size, strategy=args.strategy, easy=not args.no_easy,
-        correct_samples=not args.no_correct, history=not args.no_history,
-        separate_labeling=not args.no_separate_labeling, critic=not args.no_critic,
-    )
+    data_dir = resolve_data_dir(flags.get("data_dir"))
+    spec = resolve_task(flags["task"], data_dir)
+    if flags.get("strategy") == "none":  # the seed student alone
+        flags["rounds"] = 0
+    kind = _teacher_kind(flags)
+    remote = kind == "openai"
+    settings = {**(LOCAL_PRESET if kind == "local" else {}), **flags}
+    return RunConfig(**{
+        **settings, "task": spec.name, "task_spec": spec.to_dict(), "data_dir": str(data_dir),
+        "teacher": kind,
+        "run_dir": flags.get("run_dir") or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        "base_url": flags.get("base_url") or os.environ.get("OPENAI_BASE_URL") or (
+            "https://api.openai.com/v1" if remote else ""),
+        "model": flags.get("model") or os.environ.get("EVOKD_MODEL") or (
+            DEFAULT_OPENAI_MODEL if remote else ""),
+    })
 
 
 def resume_config(args: argparse.Namespace) -> RunConfig:
     """The stored config of the run in ``--resume DIR`` (a different --task is an error)."""
     config = RunConfig.from_file(Path(args.resume) / "config.json")
-    asked = args.task
+    asked = getattr(args, "task", None)
     if asked and is_task_file(asked):
-        asked = resolve_task(asked, resolve_data_dir(args.data_dir)).name
+        asked = resolve_task(asked, resolve_data_dir(getattr(args, "data_dir", None))).name
     if asked and asked != config.task:
         raise UserError(f"{args.resume} is a run of task {config.task!r}, not {asked!r}; "
                         f"resume it without --task, or start a {asked} run with another "
@@ -389,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module, function = SUBCOMMANDS[argv[0]]
         return getattr(importlib.import_module(module), function)(argv[1:])
     args = build_parser().parse_args(argv)
-    run_dir = args.resume or args.run_dir
+    run_dir = args.resume or getattr(args, "run_dir", None)
     try:
         config, data = prepare(args)
         run_dir = config.run_dir

@@ -6,14 +6,14 @@ import argparse
 import statistics
 from pathlib import Path
 
-from main import _seed_list
+from evokd.cli import seed_list
 
 
 def seeds_parser(description: str) -> argparse.ArgumentParser:
     """A parser with the comparisons' common flags: --task, --seeds (default 1,2,3), --out."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--task", required=True)
-    parser.add_argument("--seeds", type=_seed_list, default=[1, 2, 3])
+    parser.add_argument("--seeds", type=seed_list, default=[1, 2, 3])
     parser.add_argument("--out", type=Path, required=True)
     return parser
 

@@ -6,9 +6,10 @@
                            base_url="http://localhost:8000/v1", model="Qwen/Qwen2.5-7B-Instruct")
     print(result.run_dir, result.dev_f1, result.test_f1)
 
-Settings are the command-line flags with ``_`` for ``-`` (``samples_per_round=8``,
-``no_cache=True``, ``k_shot="all"``); the API key comes from ``OPENAI_API_KEY`` as for the CLI.
-Bad input raises :class:`UserError` (its message is the CLI's one line).
+Settings are the fields of ``graph.config.RunConfig``: the command-line flags with ``_`` for
+``-`` (``samples_per_round=8``, ``cache=False``, ``reviewer=True``, ``k_shot="all"``); the API
+key comes from ``OPENAI_API_KEY`` as for the CLI. Bad input raises :class:`UserError` (its
+message is the CLI's one line).
 """
 
 from __future__ import annotations
@@ -37,28 +38,14 @@ class DistillResult:
     metrics: list[dict[str, Any]]
 
 
-def _argv(task: str | os.PathLike[str] | None, settings: dict[str, Any]) -> list[str]:
-    """Flags for ``task`` and ``settings`` (True = a switch, None/False = left out)."""
-    argv = [] if task is None else ["--task", os.fspath(task)]
-    for name, value in settings.items():
-        if value is None or value is False:
-            continue
-        flag = "--" + name.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, (list, tuple)):
-            argv += [flag, ",".join(str(v) for v in value)]
-        else:
-            argv += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
-    return argv
-
-
 def distill(task: str | os.PathLike[str] | None = None, **settings: Any) -> DistillResult:
     """Run the EvoKD loop on ``task`` (a built-in name or a task file) and return the result.
 
     Synchronous: it returns when the run has finished. ``distill(resume=RUN_DIR)`` continues
     a stopped run (no task needed)."""
     import main
+    from evokd.settings import api_flags
+    from graph.config import Command, RunConfig
 
     if "seeds" in settings:
         raise UserError("distill runs one seed; call it once per seed (seed=N)")
@@ -66,7 +53,8 @@ def distill(task: str | os.PathLike[str] | None = None, **settings: Any) -> Dist
         raise UserError("pass the task once, as distill's first argument")
     parser = main.build_parser()
     parser.raise_errors = True
-    args = parser.parse_args(_argv(task, settings))
+    task_flag = [] if task is None else ["--task", os.fspath(task)]
+    args = parser.parse_args(task_flag + api_flags(settings, (RunConfig, Command)))
     config, data = main.prepare(args)
     result = main.run_once(args, config, data)
     best = max(result.metrics, key=lambda r: (r["dev_f1"], -r["round"]))

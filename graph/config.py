@@ -1,4 +1,6 @@
-"""RunConfig: everything a run needs to know, built from the CLI and saved as config.json."""
+"""RunConfig: every setting of a run, declared once (name, type, default, help); the flags,
+config.json, the Python API and the README's flag table are made from these fields
+(evokd/settings.py). ``LOCAL_PRESET`` is what changes when the embedded teacher is used."""
 
 from __future__ import annotations
 
@@ -8,64 +10,157 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from evokd.cli import (
+    int_at_least,
+    k_shot,
+    non_negative,
+    non_negative_float,
+    positive,
+    seconds,
+    seed_list,
+)
+from evokd.settings import flag_table, setting
 from student import DEFAULT_STUDENT
 from student.hardware import DEFAULT_MAX_LENGTH, Hardware, resolve_hardware
 from tasks.errors import UserError
+from tasks.registry import builtin_names
 from tasks.spec import TaskSpec
+
+# The embedded CPU teacher writes a few tokens per second and answers one request at a time:
+# smaller rounds keep a default run near 15 minutes on 2 cores, two requests in flight keep it
+# busy (a queued one may wait minutes), a one-sample critic verdict stays well-formed far more
+# often than a list of eight, and json_schema lets it repair replies against the schema.
+LOCAL_PRESET: dict[str, Any] = {
+    "rounds": 2, "samples_per_round": 8, "max_concurrency": 2, "timeout": 900.0,
+    "structured_method": "json_schema", "critic_batch": 1,
+}
+# config.json keys of runs written before settings were named after their flags
+_RENAMED = {"seed_steps": "train_steps", "timeout_s": "timeout",
+            "correct_samples": "correct", "use_cache": "cache"}
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """One run of the loop. No secrets: the API key stays in the environment."""
 
-    task: str  # the task's name
-    run_dir: str
-    data_dir: str
-    task_spec: dict[str, Any] | None = None  # the resolved task (TaskSpec.to_dict)
-    k_shot: int | None = 1  # None = the full train split
-    rounds: int = 3
-    samples_per_round: int = 16
-    seed: int = 1
-    student: str = DEFAULT_STUDENT
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    max_length: int | None = None  # student sub-words per text; None: the task's or kind's
+    task: str = setting(
+        "", "a built-in task (" + ", ".join(f"`{n}`" for n in builtin_names())
+        + ") or a task file (see \"Your own task\")", metavar="NAME|FILE",
+        shown_default="required")
+    k_shot: int | None = setting(
+        1, "seed examples per label (`all` = the full train split, the full-shot reference)",
+        parse=k_shot, metavar="K|all")
+    rounds: int = setting(3, "loop rounds; 0 = the seed student only (no LLM)",
+                          parse=non_negative, metavar="N")
+    samples_per_round: int = setting(16, "texts generated per round, half easy, half hard",
+                                     parse=positive, metavar="N")
+    seed: int = setting(
+        1, "seeds the k-shot draw, training and the LLM `seed` (each generator call samples "
+        "with its own seed derived from it)", parse=non_negative, metavar="N")
+    student: str = setting(
+        DEFAULT_STUDENT, "student backbone: HF id or local path (any BERT, RoBERTa, "
+        "DeBERTa-v2/v3, DistilBERT or XLM-R encoder; see \"Hardware\")",
+        metavar="NAME_OR_PATH", shown_default="all-MiniLM-L6-v2")
+    device: str = setting(
+        "auto", "where the student trains, predicts and scores (auto: a CUDA GPU, then Apple "
+        "MPS, then the CPU); the embedded teacher follows it onto a CUDA GPU",
+        metavar="auto|cpu|cuda|cuda:N|mps")
+    precision: str = setting(
+        "auto", "auto: bf16 on a CUDA GPU that has it, else fp16 there (with a gradient "
+        "scaler); fp32 on the CPU and MPS", choices=("auto", "fp32", "bf16", "fp16"))
+    max_length: int | None = setting(
+        None, "sub-words per text for the student; longer texts are truncated and counted in "
+        "the trace", parse=int_at_least(8), metavar="N",
+        shown_default="128 for NER, 256 for classification (or the task file's `max_length`)")
     # teacher
-    teacher: Literal["openai", "local"] = "openai"
-    model: str = ""
-    base_url: str = ""
-    local_model: str = ""
-    max_concurrency: int = 8
-    timeout_s: float = 60.0  # seconds one LLM request may take before the SDK retries it
-    budget_tokens: int | None = None
-    price_in: float | None = None  # currency per million prompt tokens (cost reporting)
-    price_out: float | None = None  # currency per million completion tokens
-    rpm: int | None = None  # requests per minute, all roles together
-    tpm: int | None = None  # tokens per minute (prompt + max_tokens), all roles together
-    structured_method: Literal["json_schema", "function_calling", "json_object"] = "json_object"
-    use_cache: bool = True
-    temperature: float = 0.8  # the generator's (and analyst's) sampling temperature
-    judge_temperature: float = 0.0  # labeler and critic: greedy, so labels are the most likely
+    teacher: Literal["openai", "local"] = setting(
+        "openai", "`openai` when an endpoint or key is configured, else `local`",
+        choices=("openai", "local"), shown_default="auto")
+    base_url: str = setting("", "the OpenAI-compatible endpoint", metavar="URL",
+                            shown_default="`$OPENAI_BASE_URL`, else api.openai.com")
+    model: str = setting("", "the teacher model", metavar="NAME",
+                         shown_default="`$EVOKD_MODEL`, else gpt-4o-mini")
+    local_model: str = setting("", "model of the embedded teacher", metavar="NAME|PATH.gguf",
+                               shown_default="see below")
+    max_concurrency: int = setting(8, "LLM requests in flight at once, shared by all roles",
+                                   parse=positive, metavar="N")
+    timeout: float = setting(60.0, "how long one LLM request may take before it is retried",
+                             parse=seconds, metavar="SECONDS")
+    budget_tokens: int | None = setting(
+        None, "a hard cap on teacher tokens: each call first reserves its prompt (3 characters "
+        "a token) + its `max_tokens` (512); a call that could cross the cap is not sent, the "
+        "round ends with what it has and the run stops with \"token budget spent\"",
+        parse=positive, metavar="N")
+    price_in: float | None = setting(
+        None, "currency per million prompt tokens: the dry run's cost column, and `cost` in "
+        "metrics.jsonl, the progress line and the report of a real run",
+        parse=non_negative_float, metavar="PRICE")
+    price_out: float | None = setting(None, "currency per million completion tokens",
+                                      parse=non_negative_float, metavar="PRICE")
+    rpm: int | None = setting(
+        None, "pace requests to N per minute, all roles together, over a sliding minute; "
+        "independently, the client waits for the window's reset when the server's "
+        "`x-ratelimit-remaining-*` headers say fewer requests or tokens are left than may be "
+        "in flight, and a 429's `Retry-After` is honoured", parse=positive, metavar="N")
+    tpm: int | None = setting(
+        None, "pace tokens (prompt + `max_tokens` of each request, as providers count them) to "
+        "N per minute", parse=positive, metavar="N")
+    structured_method: Literal["json_schema", "function_calling", "json_object"] = setting(
+        "json_object", "how structured output is requested",
+        choices=("json_object", "json_schema", "function_calling"))
+    cache: bool = setting(True, "do not use the shared LLM response cache")
+    temperature: float = setting(0.8, "sampling temperature of the generator and analyst",
+                                 parse=non_negative_float, metavar="T")
+    judge_temperature: float = setting(
+        0.0, "sampling temperature of the labeler and critic (greedy: the most likely labels)",
+        parse=non_negative_float, metavar="T")
     # loop
-    texts_per_call: int = 4
-    patience: int = 2
-    replay: int = 64
-    llm_critic: bool = True
-    critic_batch: int = 8  # samples judged in one critic call
-    reviewer: bool = False  # a reviewer memo replaces the raw history
+    llm_critic: bool = setting(True, "the critic applies its rules only")
+    texts_per_call: int = setting(4, "texts asked of one generator call", parse=positive,
+                                  metavar="N")
+    critic_batch: int = setting(8, "samples judged in one critic call", parse=positive,
+                                metavar="N")
+    reviewer: bool = setting(
+        False, "a reviewer role condenses the review history into a short memo that the "
+        "analyst and generator read instead of the raw history (one extra LLM call per round "
+        "from round 2)")
+    patience: int = setting(2, "stop after N rounds without a dev F1 gain", parse=positive,
+                            metavar="N")
     # student training
-    seed_steps: int = 300
-    round_steps: int = 150  # incremental schedule only
-    schedule: Literal["retrain", "incremental"] = "retrain"  # how each round trains (README)
-    batch_size: int = 16
-    learning_rate: float = 5e-5
+    train_steps: int = setting(
+        300, "minimum optimiser steps for the seed student (and each round's student under "
+        "`--schedule retrain`)", parse=positive, metavar="N")
+    round_steps: int = setting(150, "minimum optimiser steps per round under `--schedule "
+                               "incremental`", parse=positive, metavar="N")
+    replay: int = setting(64, "earlier samples replayed each round under `--schedule "
+                          "incremental`", parse=non_negative, metavar="N")
+    schedule: Literal["retrain", "incremental"] = setting(
+        "retrain", "`retrain`: each round trains a fresh student from the backbone on the seed "
+        "set + every accepted sample; `incremental`: fine-tunes the best student on the new "
+        "batch + a replay of earlier samples", choices=("retrain", "incremental"))
+    batch_size: int = setting(16, "training batch size", parse=positive, metavar="N")
+    learning_rate: float = setting(5e-5, "the student's AdamW learning rate",
+                                   parse=non_negative_float, metavar="LR")
     # strategy and ablations (each switch removes one part of EvoKD; see README "Strategies")
-    strategy: Literal["evokd", "static", "none"] = "evokd"
-    easy: bool = True  # False (--no-easy): hard samples only
-    correct_samples: bool = True  # False (--no-correct): the analyst sees no correct samples
-    history: bool = True  # False (--no-history): no review history in prompts
-    separate_labeling: bool = True  # False: the generator labels its own texts in one call
-    critic: bool = True  # False (--no-critic): only the leakage check (it always runs)
+    strategy: Literal["evokd", "static", "none"] = setting(
+        "evokd", "`static`: the baseline without analysis or feedback; `none`: the seed "
+        "student alone (see \"Strategies, ablations, seeds\")",
+        choices=("evokd", "static", "none"))
+    easy: bool = setting(True, "ablation: hard samples only")
+    correct: bool = setting(True, "ablation: the analyst sees no correctly predicted samples")
+    history: bool = setting(True, "ablation: no review history in the prompts")
+    separate_labeling: bool = setting(
+        True, "ablation: the generator labels its own texts in the same call")
+    critic: bool = setting(True, "ablation: no critic checks except the dev/test leakage "
+                           "check")
+    # where things are
+    run_dir: str = setting("", "where outputs go", metavar="DIR",
+                           shown_default="`runs/<task>-<time>`")
+    data_dir: str = setting(
+        "", "where the built-in tasks' data lives (`<dir>/<task>/`); a task file's paths are "
+        "relative to the file", metavar="DIR", shown_default="`$EVOKD_DATA_DIR`, else `./data`")
+    task_spec: dict[str, Any] | None = setting(None, "the resolved task (TaskSpec.to_dict)",
+                                               flag=False)
 
     @property
     def spec(self) -> TaskSpec:
@@ -94,14 +189,39 @@ class RunConfig:
 
     @classmethod
     def from_file(cls, path: Path) -> RunConfig:
-        """Read a config.json written by :meth:`to_json`."""
+        """Read a config.json written by :meth:`to_json` (also one from before the rename of
+        ``seed_steps``, ``timeout_s``, ``correct_samples`` and ``use_cache``)."""
         try:
             raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            raw = {_RENAMED.get(k, k): v for k, v in raw.items()}
             known = {f.name for f in dataclasses.fields(cls)}
             return cls(**{k: v for k, v in raw.items() if k in known})
         except FileNotFoundError:
             raise UserError(f"{path.parent} is not a run directory (no config.json); --resume "
                             "takes the --run-dir of an earlier run") from None
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise UserError(f"{path}: unreadable run config ({exc}); this run cannot be resumed, "
                             "start a new one with another --run-dir") from None
+
+
+@dataclass(frozen=True)
+class Command:
+    """What one invocation does with the run: flags that are not part of config.json."""
+
+    dry_run: bool = setting(
+        False, "print, per round, the LLM calls and prompt / completion tokens this "
+        "configuration would spend (and the cost with prices), then exit 0; nothing is called, "
+        "trained or written. Every prompt is rendered by the real agents; tokens are counted "
+        "with the embedded teacher's tokenizer when that is the teacher, else at 4 characters a "
+        "token")
+    seeds: list[int] | None = setting(
+        None, "run each seed into `RUN_DIR/seed-N`; `RUN_DIR/summary.json` holds mean ± std "
+        "of the test scores", parse=seed_list, metavar="A-B|A,B,...", shown_default="")
+    resume: str | None = setting(None, "continue a stopped run from its last checkpoint",
+                                 metavar="DIR", shown_default="")
+    quiet: bool = setting(False, "no progress display")
+
+
+def flags_markdown() -> str:
+    """The README's flag table, made from the fields."""
+    return flag_table((RunConfig, Command), LOCAL_PRESET)

@@ -149,7 +149,7 @@ async def _estimate(config: RunConfig, spec: TaskSpec, seed_set: list[Example],
         state = {"round": round_no, "history": history, "review_memo": memo}
         analysis: dict[str, Any] = {}
         if config.strategy == "evokd":
-            shown = feedback if config.correct_samples else {**feedback, "correct": []}
+            shown = feedback if config.correct else {**feedback, "correct": []}
             analysis = await analyze(teacher, spec, round_no=round_no, correct=shown["correct"],
                                      wrong=shown["wrong"], history=render_history(history))
         jobs = generator_jobs({**state, "analysis": analysis}, ctx)  # type: ignore[arg-type]

@@ -107,7 +107,7 @@ async def train_seed(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Train the seed student on the k-shot set and score it (round 0)."""
     ctx = runtime.context
     path, cut = await asyncio.to_thread(_train, ctx, None, ctx.seed_set, 0,
-                                        ctx.config.seed_steps)
+                                        ctx.config.train_steps)
     dev, test = await asyncio.to_thread(_scores, ctx, path)
     _note_truncated(runtime, 0, {"train": cut, "dev": dev["truncated"],
                                  "test": test["truncated"] if test else 0})
@@ -161,7 +161,7 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     round_no = state["round"] + 1
     feedback = state.get("feedback") or {"correct": [], "wrong": []}
-    if not ctx.config.correct_samples:  # --no-correct: the analysis sees only the errors
+    if not ctx.config.correct:  # --no-correct: the analysis sees only the errors
         feedback = {**feedback, "correct": []}
     ctx.progress.phase(f"round {round_no}: analyst, generator, labeler, critic")
     reset = {"round": round_no, "texts": None, "labelled": None, "drops": None, "batch": []}
@@ -360,7 +360,7 @@ async def train(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     retrain = ctx.config.schedule == "retrain"
     path, cut = await asyncio.to_thread(
         _train, ctx, None if retrain else state["student_path"], training_set(state, ctx),
-        state["round"], ctx.config.seed_steps if retrain else ctx.config.round_steps,
+        state["round"], ctx.config.train_steps if retrain else ctx.config.round_steps,
     )
     _note_truncated(runtime, state["round"], {"train": cut})
     return {"candidate_path": path}

@@ -91,11 +91,11 @@ async def open_teacher(
             base_url=base_url, model=model, api_key=api_key,
             max_concurrency=config.max_concurrency, structured_method=config.structured_method,
             temperature=config.temperature, seed=config.seed,
-            budget_tokens=config.budget_tokens, timeout_s=config.timeout_s,
+            budget_tokens=config.budget_tokens, timeout_s=config.timeout,
             rpm=config.rpm, tpm=config.tpm,
         )
         record_info(run_dir, "teacher_info", {**info, **settings.public_dict()})
-        cache = ResponseCache(default_cache_path()) if config.use_cache else None
+        cache = ResponseCache(default_cache_path()) if config.cache else None
         client = TeacherClient(settings, cache)
         stack.push_async_callback(client.aclose)
         yield client

@@ -12,8 +12,9 @@ from typing import Any
 from inspection.runlog import JsonDict, RoleCalls, RunLog, load_run, read_jsonl, read_object
 from tasks.errors import UserError
 
-ABLATIONS = (("easy", "no-easy"), ("correct_samples", "no-correct"), ("history", "no-history"),
+ABLATIONS = (("easy", "no-easy"), ("correct", "no-correct"), ("history", "no-history"),
              ("separate_labeling", "no-separate-labeling"), ("critic", "no-critic"))
+OLD_KEYS = {"correct": "correct_samples"}  # config.json of runs before the settings rename
 METRIC_KEYS = ("round", "dev_f1", "test_f1")
 
 
@@ -55,7 +56,8 @@ class RunRecord:
     def strategy(self) -> str:
         """The strategy and the ablations that were switched off, e.g. ``evokd, no-easy``."""
         parts = [str(self.config.get("strategy", "evokd"))]
-        parts += [flag for key, flag in ABLATIONS if self.config.get(key, True) is False]
+        parts += [flag for key, flag in ABLATIONS
+                  if self.config.get(key, self.config.get(OLD_KEYS.get(key, key), True)) is False]
         return ", ".join(parts)
 
     @property

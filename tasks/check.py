@@ -8,16 +8,16 @@ label.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections import Counter
 from collections.abc import Sequence
 
+from evokd.cli import EXIT_USAGE, UsageParser, k_shot, run_command
 from tasks.data import TaskData, load_task_data, resolve_data_dir
-from tasks.errors import UserError
 from tasks.registry import resolve_task
 from tasks.sampler import entity_types, seed_examples
 from tasks.spec import Example, TaskSpec
-from tasks.usage import EXIT_USAGE, UsageParser
 
 SPLITS = ("train", "seeds", "dev", "test")
 
@@ -99,30 +99,21 @@ def describe(spec: TaskSpec, data: TaskData, k_shot: int | None, seed: int) -> l
     return lines
 
 
-def _k_shot(text: str) -> int | None:
-    if text == "all":
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(text)
-    return int(text)
-
-
 def task_main(argv: Sequence[str]) -> int:
     """``main.py task TASK [--k-shot K] [--seed N] [--data-dir DIR]``; exit 2 on a bad task."""
     parser = UsageParser(prog="main.py task",
                          description="Check a task and show what evokd understood of it.")
     parser.add_argument("task", help="a built-in task name or the path of a task file")
-    parser.add_argument("--k-shot", type=_k_shot, default=1, metavar="K|all")
+    parser.add_argument("--k-shot", type=k_shot, default=1, metavar="K|all")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", default=None, help="default $EVOKD_DATA_DIR, else ./data")
-    args = parser.parse_args(list(argv))
-    try:
-        spec = resolve_task(args.task, resolve_data_dir(args.data_dir))
-        data = load_task_data(spec, lenient=True)
-        lines = describe(spec, data, args.k_shot, args.seed)
-    except UserError as exc:
-        print(f"evokd: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    return run_command(parser, argv, _check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    spec = resolve_task(args.task, resolve_data_dir(args.data_dir))
+    data = load_task_data(spec, lenient=True)
+    lines = describe(spec, data, args.k_shot, args.seed)
     errors, warnings = warnings_for(spec, data)
     print("\n".join(lines))
     for line in warnings:

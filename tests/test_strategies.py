@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import main
+from evokd.cli import seed_list
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import SENTIMENT, entities_in, news_sentences, reply
 from tasks import load_task_data, resolve_task
@@ -122,7 +123,7 @@ def test_no_easy_writes_only_hard_samples(run_loop: RunLoop) -> None:
 
 def test_no_correct_hides_the_correct_samples_from_the_analyst(run_loop: RunLoop) -> None:
     server, run_dir = run_loop(reply, "--no-correct", task="sst2", rounds=1)
-    assert _config(run_dir)["correct_samples"] is False
+    assert _config(run_dir)["correct"] is False
     (analyst,) = _requests(server, ANALYST)
     prompt = _user(analyst)
     assert "got RIGHT (0 shown of 0)" in prompt
@@ -205,8 +206,8 @@ def test_seeds_run_each_seed_and_summarise_mean_and_std(run_loop: RunLoop, capsy
 
 
 def test_seed_lists_parse_and_bad_ones_exit_2(capsys) -> None:
-    assert main._seed_list("1-3,7") == [1, 2, 3, 7]
-    assert main._seed_list("5") == [5]
+    assert seed_list("1-3,7") == [1, 2, 3, 7]
+    assert seed_list("5") == [5]
     with pytest.raises(SystemExit) as exit_info:
         main.main(["--task", "sst2", "--seeds", "3-1"])
     assert exit_info.value.code == 2

@@ -1,0 +1,127 @@
+"""Settings declared once: a dataclass field carries its name, type, default and help, and the
+command-line flag, the Python API's keyword and the README's flag table are made from it.
+
+The flag is the field name in kebab case: ``samples_per_round`` -> ``--samples-per-round``; a
+switch that is on by default is turned off with ``--no-NAME`` (``cache`` -> ``--no-cache``),
+one that is off by default is turned on with ``--NAME`` (``reviewer``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+
+def setting(default: Any, help: str, *, parse: Callable[[str], Any] | None = None,
+            choices: tuple[str, ...] | None = None, metavar: str | None = None,
+            shown_default: str | None = None, flag: bool = True) -> Any:
+    """A dataclass field with its flag's help, parser (``parse``: an argparse type), choices,
+    metavar and, where the default is not a plain value, how the docs show it."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "parse": parse, "choices": choices, "metavar": metavar,
+        "shown_default": shown_default, "flag": flag})
+
+
+def flag_fields(cls: type) -> Iterator[dataclasses.Field[Any]]:
+    """The fields of ``cls`` that are command-line flags."""
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("flag"):
+            yield f
+
+
+def flag_name(f: dataclasses.Field[Any]) -> str:
+    """``--name``, or ``--no-name`` for a switch that is on by default."""
+    kebab = f.name.replace("_", "-")
+    return f"--no-{kebab}" if f.default is True else f"--{kebab}"
+
+
+def _is_switch(f: dataclasses.Field[Any]) -> bool:
+    return isinstance(f.default, bool)
+
+
+def _shown(f: dataclasses.Field[Any], preset: Mapping[str, Any]) -> str:
+    """The default as the docs show it (with the preset's value in brackets)."""
+    shown = f.metadata["shown_default"]
+    if shown is None:
+        shown = "" if _is_switch(f) else ("none" if f.default is None else str(f.default))
+    if f.name in preset:
+        shown += f" (local: {preset[f.name]})"
+    return shown
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type,
+              preset: Mapping[str, Any] = {}, *, absent: bool = True) -> None:  # noqa: B006
+    """One flag per flag field of ``cls``. With ``absent``, a flag not given is absent from the
+    namespace (``argparse.SUPPRESS``), so ``given`` tells what the user set; else it holds the
+    field's default."""
+    for f in flag_fields(cls):
+        meta = f.metadata
+        default = argparse.SUPPRESS if absent else f.default
+        shown = _shown(f, preset)
+        text = meta["help"] + (f" (default: {shown})" if shown else "")
+        text = text.replace("%", "%%")
+        if _is_switch(f):
+            parser.add_argument(flag_name(f), dest=f.name, default=default,
+                                action="store_false" if f.default else "store_true", help=text)
+        else:
+            parser.add_argument(flag_name(f), dest=f.name, default=default,
+                                type=meta["parse"], choices=meta["choices"],
+                                metavar=meta["metavar"], help=text)
+
+
+def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The fields of ``cls`` the user set on the command line."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def api_flags(settings: Mapping[str, Any], classes: tuple[type, ...]) -> list[str]:
+    """Command-line words for keyword settings of the Python API: ``cache=False`` ->
+    ``--no-cache``, ``reviewer=True`` -> ``--reviewer``, ``rounds=2`` -> ``--rounds 2``,
+    ``seeds=[1, 2]`` -> ``--seeds 1,2`` (``no_cache=True`` works too); ``None`` leaves a
+    setting at its default. A name that is no setting becomes an unknown flag, which the
+    parser reports."""
+    fields = {f.name: f for cls in classes for f in flag_fields(cls)}
+    argv: list[str] = []
+    for name, value in settings.items():
+        f = fields.get(name)
+        if value is None:
+            continue
+        if f is not None and _is_switch(f):
+            if bool(value) != f.default:
+                argv.append(flag_name(f))
+            continue
+        argv.append("--" + name.replace("_", "-"))
+        if value is True:  # a switch by its flag's name: no_cache=True
+            continue
+        if isinstance(value, (list, tuple)):
+            argv.append(",".join(str(v) for v in value))
+        else:
+            argv.append(str(value))
+    return argv
+
+
+def flag_table(classes: tuple[type, ...], preset: Mapping[str, Any] = {}) -> str:  # noqa: B006
+    """The README's flag table (markdown), one row per flag."""
+    rows = ["| flag | default | what it does |", "|---|---|---|"]
+    for cls in classes:
+        for f in flag_fields(cls):
+            metavar = "" if _is_switch(f) else " " + (
+                f.metadata["metavar"] or (
+                    "{" + ",".join(f.metadata["choices"]) + "}" if f.metadata["choices"]
+                    else f.name.upper()))
+            flag = f"`{flag_name(f)}{metavar}`".replace("|", "\\|")
+            rows.append(f"| {flag} | {_shown(f, preset)} | {f.metadata['help']} |")
+    return "\n".join(rows) + "\n"
+
+
+def defaults(cls: type) -> dict[str, Any]:
+    """Every field's default (fields without one are left out)."""
+    return {f.name: f.default for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING}
+
+
+__all__ = ["add_flags", "api_flags", "defaults", "flag_fields", "flag_name", "flag_table",
+           "given", "setting"]

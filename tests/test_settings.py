@@ -1,0 +1,77 @@
+"""Settings declared once: flags, config.json, the Python API and the README's flag table are
+all made from the fields of RunConfig / Command (graph/config.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+import main
+from evokd.settings import api_flags, flag_fields, flag_name
+from graph.config import LOCAL_PRESET, Command, RunConfig, flags_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ["--task", "sst2", "--rounds", "0", "--data-dir", str(ROOT.parent / "shared" / "data")]
+
+
+def test_readme_flag_table_is_the_one_made_from_the_fields() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert flags_markdown() in readme, (
+        "README's flag table is out of date; paste the output of "
+        "python -c 'from graph.config import flags_markdown; print(flags_markdown())'")
+
+
+def test_every_flag_is_its_field_name_in_kebab_case() -> None:
+    help_text = main.build_parser().format_help()
+    for f in flag_fields(RunConfig):
+        kebab = f.name.replace("_", "-")
+        assert flag_name(f) in (f"--{kebab}", f"--no-{kebab}")
+        assert flag_name(f) in help_text
+    hidden = {f.name for f in dataclasses.fields(RunConfig)} - {
+        f.name for f in flag_fields(RunConfig)}
+    assert hidden == {"task_spec"}  # the resolved task, written by the run, not a flag
+
+
+@pytest.mark.parametrize(("argv", "field", "value"), [
+    (["--train-steps", "7"], "train_steps", 7),
+    (["--timeout", "2.5"], "timeout", 2.5),
+    (["--no-correct"], "correct", False),
+    (["--no-cache"], "cache", False),
+    (["--reviewer"], "reviewer", True),
+    (["--replay", "3"], "replay", 3),
+    (["--learning-rate", "0.001"], "learning_rate", 0.001),
+    (["--k-shot", "all"], "k_shot", None),
+])
+def test_a_flag_sets_its_field(argv: list[str], field: str, value: object) -> None:
+    config = main.config_from_args(main.build_parser().parse_args([*BASE, *argv]))
+    assert getattr(config, field) == value
+    assert json.loads(config.to_json())[field] == value
+
+
+def test_local_preset_is_data_and_flags_win_over_it() -> None:
+    base = [a for a in BASE if a not in ("--rounds", "0")]
+    local = main.config_from_args(main.build_parser().parse_args([*base, "--teacher", "local"]))
+    for name, value in LOCAL_PRESET.items():
+        assert getattr(local, name) == value
+    mine = main.config_from_args(main.build_parser().parse_args(
+        [*base, "--teacher", "local", "--critic-batch", "4"]))
+    assert mine.critic_batch == 4 and mine.max_concurrency == LOCAL_PRESET["max_concurrency"]
+
+
+def test_api_keywords_become_the_same_flags() -> None:
+    assert api_flags({"cache": False, "reviewer": True, "easy": True, "rounds": 2,
+                      "seeds": [1, 2], "no_history": True, "student": None},
+                     (RunConfig, Command)) == [
+        "--no-cache", "--reviewer", "--rounds", "2", "--seeds", "1,2", "--no-history"]
+
+
+def test_config_from_before_the_rename_still_reads(tmp_path: Path) -> None:
+    old = {"task": "sst2", "run_dir": "r", "data_dir": ".", "seed_steps": 11, "timeout_s": 9.0,
+           "correct_samples": False, "use_cache": False, "gone_setting": 1}
+    (tmp_path / "config.json").write_text(json.dumps(old), encoding="utf-8")
+    config = RunConfig.from_file(tmp_path / "config.json")
+    assert (config.train_steps, config.timeout, config.correct, config.cache) == (
+        11, 9.0, False, False)
