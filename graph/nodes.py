@@ -4,7 +4,6 @@ returns a partial state update. Heavy student work runs in a worker thread."""
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 from collections import Counter
 from pathlib import Path
@@ -14,13 +13,11 @@ from langgraph.runtime import Runtime
 
 from agents.analyst import analyze
 from agents.critic import criticize
-from agents.generator import generate, generate_labelled, target_labels
+from agents.generator import generate, generate_labelled
 from agents.labeler import label
-from agents.reviewer import review
-from graph.config import RunConfig
 from graph.context import RunContext
 from graph.feedback import split_feedback
-from graph.memory import render_history, round_record
+from graph.memory import round_history, round_record
 from graph.state import LoopState
 from graph.students import cached_student, remember
 from samples.rules import RuleCritic, sample_text, text_key
@@ -131,31 +128,6 @@ async def evaluate(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     return {"feedback": split_feedback(ctx.spec, ctx.seed_set, predicted)}
 
 
-def round_history(state: LoopState, round_no: int) -> str:
-    """Earlier rounds as the analyst and generator see them: the reviewer's memo for this
-    round when there is one (``--reviewer``), else the rendered review history."""
-    memo = state.get("review_memo") or {}
-    if memo.get("round") == round_no and memo.get("text"):
-        return str(memo["text"])
-    return render_history(state.get("history", []))
-
-
-async def reviewer(state: LoopState, runtime: Ctx) -> dict[str, Any]:
-    """Before rounds 2+ (``--reviewer``): condense the review history into a short memo."""
-    ctx = runtime.context
-    round_no = state["round"] + 1
-    ctx.progress.phase(f"round {round_no}: reviewer")
-    try:
-        memo = await review(
-            ctx.require_teacher(), ctx.spec, round_no=round_no,
-            history=render_history(state.get("history", []), max_chars=8000),
-            emit=runtime.stream_writer,
-        )
-    except BudgetExhausted:
-        return {"stop_reason": "token budget spent"}
-    return {"review_memo": memo}
-
-
 async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Start a round: the analyst explains where the student is weak."""
     ctx = runtime.context
@@ -176,82 +148,6 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     except BudgetExhausted:
         return {**reset, "analysis": {}, "stop_reason": "token budget spent"}
     return {**reset, "analysis": analysis}
-
-
-def stance_quotas(cfg: RunConfig) -> dict[str, int]:
-    """The round's sample quota per stance: half hard, half easy; all hard with --no-easy; all
-    plain (no analysis) for the static baseline."""
-    if cfg.strategy == "static":
-        return {"plain": cfg.samples_per_round}
-    if not cfg.easy:
-        return {"hard": cfg.samples_per_round}
-    hard = math.ceil(cfg.samples_per_round / 2)
-    return {"hard": hard, "easy": cfg.samples_per_round - hard}
-
-
-WEAK_BONUS = 0.5  # extra weight of a label the analyst names weak
-
-
-def hard_label_weights(labels: list[str], analysis: dict[str, Any],
-                       label_f1: dict[str, float]) -> dict[str, float]:
-    """How much of the hard quota each label deserves: its dev-F1 shortfall (1 - F1 of the
-    best student) plus a bonus where the analyst names it weak; only the analyst's weak labels
-    (equally) when no per-label dev F1 is known."""
-    weak = set(analysis.get("weak_labels") or [])
-    if not label_f1:
-        return {label: 1.0 if label in weak or not weak else 0.0 for label in labels}
-    return {label: 1.0 - float(label_f1.get(label, 0.0)) + (WEAK_BONUS if label in weak else 0)
-            for label in labels}
-
-
-def allocate(weights: dict[str, float], n: int) -> list[str]:
-    """``n`` labels in proportion to ``weights`` (highest average first; ties by order)."""
-    counts = dict.fromkeys(weights, 0)
-    if not any(w > 0 for w in weights.values()):
-        weights = dict.fromkeys(weights, 1.0)
-    chosen = []
-    for _ in range(n):
-        label = max(weights, key=lambda k: weights[k] / (counts[k] + 1))
-        counts[label] += 1
-        chosen.append(label)
-    return chosen
-
-
-def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
-    """Split the round's sample quota into generator calls: half easy, half hard. Each hard
-    call aims at one label, the labels shared out by :func:`hard_label_weights`."""
-    cfg, analysis = ctx.config, state.get("analysis") or {}
-    per_stance = stance_quotas(cfg)
-    # without a review history (static, --no-history) nothing else tells rounds apart: a new
-    # request number (and topic hint) per round keeps them from asking for the same texts
-    offset = (state["round"] - 1) * sum(math.ceil(q / cfg.texts_per_call)
-                                        for q in per_stance.values())
-    offset = 0 if cfg.keeps_history else offset
-    jobs: list[dict[str, Any]] = []
-    hard_calls: Counter[str] = Counter()
-    cls = ctx.spec.kind == "cls"
-    for stance, quota in per_stance.items():
-        calls = math.ceil(quota / cfg.texts_per_call)
-        labels = target_labels(ctx.spec, analysis, stance)  # type: ignore[arg-type]
-        aims: list[list[str] | None] = [None] * calls
-        if stance == "hard":
-            shares = allocate(hard_label_weights(list(ctx.spec.labels), analysis,
-                                                 state.get("label_f1") or {}), calls)
-            aims = [[label] for label in shares]
-            hard_calls.update(shares)
-        elif cls:  # easy texts first for the classes the hard calls left out
-            order = sorted(labels, key=lambda label: hard_calls[label])
-            aims = [[order[index % len(order)]] for index in range(calls)]
-        for index, aim in enumerate(aims):
-            jobs.append({
-                "round": state["round"], "stance": stance, "analysis": analysis,
-                "n": min(cfg.texts_per_call, quota - index * cfg.texts_per_call),
-                "call": len(jobs) + offset,
-                "intended_label": (aim or [labels[len(jobs) % len(labels)]])[0] if cls else None,
-                "target": None if cls else aim,
-                "history": round_history(state, state["round"]),
-            })
-    return jobs
 
 
 def _emit_drops(runtime: Ctx, round_no: int, drops: list[dict[str, Any]]) -> None:

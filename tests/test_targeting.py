@@ -14,7 +14,8 @@ import pytest
 import main
 from bench.gold_teacher import GoldTeacher
 from fakes.data import read_jsonl
-from graph.nodes import allocate, hard_label_weights, training_set
+from graph.nodes import training_set
+from graph.targeting import allocate, hard_label_weights
 from samples.align import entities_from_tags
 from samples.rules import text_key
 from tasks import load_task_data, resolve_task
