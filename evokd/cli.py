@@ -74,26 +74,25 @@ def port(text: str) -> int:
     return value
 
 
-def non_negative_float(text: str) -> float:
-    """An argparse type: a number >= 0 (a price)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
+def finite_float(noun: str, *, above_zero: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number > 0 (``above_zero``) or >= 0, named ``noun`` in its
+    errors."""
+    bound = "> 0" if above_zero else ">= 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not (value > 0 if above_zero else value >= 0) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text}")
+        return value
+
+    return parse
 
 
-def seconds(text: str) -> float:
-    """An argparse type: a number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
-    return value
+non_negative_float = finite_float("a number", above_zero=False)  # a price, a temperature
+seconds = finite_float("a number of seconds", above_zero=True)
 
 
 def k_shot(text: str) -> int | None:
