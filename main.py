@@ -25,7 +25,7 @@ from typing import Any
 
 from evokd.cli import EXIT_USAGE, UsageParser
 from evokd.settings import add_flags, given
-from graph.config import LOCAL_PRESET, Command, RunConfig
+from graph.config import LOCAL_PRESET, Command, RunConfig, role_switches
 from graph.rundir import RunDir
 from tasks import UserError, builtin_names, load_task_data, resolve_data_dir, resolve_task
 from tasks.registry import is_task_file
@@ -46,6 +46,7 @@ def build_parser() -> UsageParser:
     parser = UsageParser(prog="main.py",
                          description="EvoKD: distil an LLM into a small student model.")
     add_flags(parser, RunConfig, LOCAL_PRESET)
+    add_flags(parser, role_switches())
     add_flags(parser, Command, absent=False)  # args.resume, args.quiet, ... always there
     return parser
 
@@ -79,6 +80,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Turn parsed flags into a RunConfig: field defaults, then the local preset when the
     embedded teacher runs, then the flags given (endpoint from flags, then environment)."""
     flags = given(args, RunConfig)
+    switched = given(args, role_switches())
     if not flags.get("task"):
         raise UserError("--task is required (or --resume DIR); "
                         f"tasks: {', '.join(builtin_names())}, or a task file")
@@ -90,7 +92,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     remote = kind == "openai"
     settings = {**(LOCAL_PRESET if kind == "local" else {}), **flags}
     return RunConfig(**{
-        **settings, "task": spec.name, "task_spec": spec.to_dict(), "data_dir": str(data_dir),
+        **settings, "roles": tuple(sorted(name for name, on in switched.items() if on)),
+        "task": spec.name, "task_spec": spec.to_dict(), "data_dir": str(data_dir),
         "teacher": kind,
         "run_dir": flags.get("run_dir") or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         "base_url": flags.get("base_url") or os.environ.get("OPENAI_BASE_URL") or (

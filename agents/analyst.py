@@ -124,12 +124,5 @@ def fallback_analysis(
     }
 
 
-register(
-    AgentRole(
-        name=ROLE,
-        run=analyze,
-        schemas=(Analysis,),
-        prompts=(ROLE,),
-        description="weakness analysis from the student's correct and wrong samples",
-    )
-)
+register(AgentRole(ROLE, analyze, (Analysis,), (ROLE,),
+                   "weakness analysis from the student's correct and wrong samples"))

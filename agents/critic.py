@@ -131,12 +131,5 @@ async def _judge(
     return [by_index[i] for i in range(len(batch))]
 
 
-register(
-    AgentRole(
-        name=ROLE,
-        run=criticize,
-        schemas=(Verdicts,),
-        prompts=(f"{ROLE}_ner", f"{ROLE}_cls"),
-        description="rule checks plus an LLM verdict on labels; returns (kept, dropped)",
-    )
-)
+register(AgentRole(ROLE, criticize, (Verdicts,), (f"{ROLE}_ner", f"{ROLE}_cls"),
+                   "rule checks plus an LLM verdict on labels; returns (kept, dropped)"))

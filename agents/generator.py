@@ -309,23 +309,8 @@ async def generate_labelled(
     return await generate(client, task, analysis, joint=True, **request)
 
 
-register(
-    AgentRole(
-        name=ROLE,
-        run=generate,
-        schemas=(Texts,),
-        prompts=(f"{ROLE}_ner", f"{ROLE}_cls"),
-        description="writes easy or hard plain texts aimed at the student's weaknesses",
-    )
-)
-
-
-register(
-    AgentRole(
-        name=JOINT_ROLE,
-        run=generate_labelled,
-        schemas=(NerSamples, ClsSamples),
-        prompts=("joint_generator_ner", "joint_generator_cls"),
-        description="writes and labels samples in one call (--no-separate-labeling ablation)",
-    )
-)
+register(AgentRole(ROLE, generate, (Texts,), (f"{ROLE}_ner", f"{ROLE}_cls"),
+                   "writes easy or hard plain texts aimed at the student's weaknesses"))
+register(AgentRole(JOINT_ROLE, generate_labelled, (NerSamples, ClsSamples),
+                   ("joint_generator_ner", "joint_generator_cls"),
+                   "writes and labels samples in one call (--no-separate-labeling ablation)"))

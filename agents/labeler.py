@@ -127,12 +127,5 @@ async def _label_cls(
     return {"label": canonical_type(reply.label, task.labels)}
 
 
-register(
-    AgentRole(
-        name=ROLE,
-        run=label,
-        schemas=(NerLabels, ClsLabel),
-        prompts=(f"{ROLE}_ner", f"{ROLE}_cls"),
-        description="labels one text per call (NER: entity spans aligned to IOB2 tags)",
-    )
-)
+register(AgentRole(ROLE, label, (NerLabels, ClsLabel), (f"{ROLE}_ner", f"{ROLE}_cls"),
+                   "labels one text per call (NER: entity spans aligned to IOB2 tags)"))

@@ -1,21 +1,24 @@
 """Reviewer: condenses the review history of earlier rounds into a short memo (one LLM call).
 
-The memo replaces the raw history in the analyst's and the generator's prompts when the loop
-runs with ``--reviewer``; without a usable reply the caller keeps the raw history.
+An optional role (a plugin): with ``--reviewer`` its node runs at the start of rounds 2+ and
+its note's ``text`` replaces the raw history in the analyst's and the generator's prompts;
+without a usable reply the raw history stays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from agents.registry import AgentRole, register
+from graph.memory import render_history
 from prompts import render, render_messages
 from prompts.formatting import delimit, truncate
 from samples.drops import word_count
 from tasks.spec import TaskSpec
-from teacher import Emit, LLMReplyError, TeacherClient
+from teacher import BudgetExhausted, Emit, LLMReplyError, TeacherClient
 
 ROLE = "reviewer"
 MAX_WORDS = 120
@@ -74,12 +77,25 @@ async def review(
             "fallback": False, "error": None, "raw": None}
 
 
-register(
-    AgentRole(
-        name=ROLE,
-        run=review,
-        schemas=(Memo,),
-        prompts=(ROLE,),
-        description="condenses the review history into a short memo (--reviewer)",
-    )
-)
+async def reviewer_node(state: Mapping[str, Any], runtime: Any) -> dict[str, Any]:
+    """Before rounds 2+: condense the review history into the round's note."""
+    ctx = runtime.context
+    round_no = state["round"] + 1
+    ctx.progress.phase(f"round {round_no}: reviewer")
+    try:
+        memo = await review(
+            ctx.require_teacher(), ctx.spec, round_no=round_no,
+            history=render_history(state.get("history", []), max_chars=8000),
+            emit=runtime.stream_writer,
+        )
+    except BudgetExhausted:
+        return {"stop_reason": "token budget spent"}
+    return {"notes": {ROLE: memo}}
+
+
+register(AgentRole(
+    ROLE, review, (Memo,), (ROLE,), "condenses the review history into a short memo",
+    node=reviewer_node, stage="round_start", when=lambda state: bool(state.get("history")),
+    switch="a reviewer role condenses the review history into a short memo that the analyst "
+    "and generator read instead of the raw history (one extra LLM call per round from round 2)",
+))

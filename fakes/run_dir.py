@@ -53,7 +53,7 @@ def _events() -> list[dict[str, Any]]:
     for round_no in (1, 2):
         if round_no == 2:
             events += [_call("reviewer", 2), {"event": "node", "node": "reviewer",
-                                              "review_memo": memo}]
+                                              "notes": {"reviewer": memo}}]
         events += [
             _call("analyst", round_no),
             {"event": "node", "node": "analyst", "round": round_no, "analysis": analysis},
@@ -82,7 +82,7 @@ def write_fake_run(path: Path, report: bool = True) -> Path:
     """Write the run directory at ``path`` and return it."""
     path.mkdir(parents=True, exist_ok=True)
     config = {"task": "conll03", "k_shot": 1, "rounds": 2, "samples_per_round": 4, "seed": 1,
-              "teacher": "openai", "model": "fake-model", "reviewer": True,
+              "teacher": "openai", "model": "fake-model", "roles": ["reviewer"],
               "student": "tiny-bert"}
     (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
     (path / "graph.mmd").write_text(build_graph().compile().get_graph().draw_mermaid(),

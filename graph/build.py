@@ -2,26 +2,34 @@
 
     train_seed ─► evaluate ─► analyst ─► generator ×N ─► gather ─► labeler ×M ─► critic
                                  ▲                                                 │
-                     (reviewer) ─┤                                                 ▼
+             [round_start roles] ┤                              [after_critic roles]
+                                 │                                                 ▼
                  finish ◄── route ◄── assess ◄── train ◄── feedback ◄─────────────┘
 
 A round starts at the analyst and ends at assess; ``route_next_round`` decides whether another
 round runs (rounds, token budget, dev-F1 patience). Generator and labeler calls fan out with
-``Send`` and run concurrently, bounded by the teacher client's semaphore. The optional reviewer
-(``--reviewer``) is always in the graph, so graph.mmd and checkpoints do not depend on the flag;
-the router only sends rounds 2+ through it when the flag is on.
+``Send`` and run concurrently, bounded by the teacher client's semaphore.
+
+Optional agent roles (plugins such as the reviewer, see agents/registry.py) are attached at
+their stage: every registered one is in the graph, so graph.mmd and checkpoints do not depend
+on the flags; a router passes through the ones switched on (``--NAME``) whose ``when`` holds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
+from agents.registry import optional_roles
 from graph import nodes
 from graph.context import RunContext
 from graph.state import LoopState
+from graph.targeting import generator_jobs
+
+Router = Callable[[LoopState, Any], str]
 
 
 def route_after_seed(state: LoopState, runtime: Any) -> Literal["evaluate", "finish"]:
@@ -33,7 +41,7 @@ def fan_out_generators(state: LoopState, runtime: Any) -> list[Send] | Literal["
     """One ``Send`` per generator call, or stop if the analyst hit the token budget."""
     if state.get("stop_reason"):
         return "finish"
-    return [Send("generator", job) for job in nodes.generator_jobs(state, runtime.context)]
+    return [Send("generator", job) for job in generator_jobs(state, runtime.context)]
 
 
 def fan_out_labelers(state: LoopState) -> list[Send] | Literal["critic"]:
@@ -43,19 +51,44 @@ def fan_out_labelers(state: LoopState) -> list[Send] | Literal["critic"]:
     return jobs or "critic"
 
 
-def route_next_round(
-    state: LoopState, runtime: Any
-) -> Literal["reviewer", "analyst", "finish"]:
-    """Another round (through the reviewer with ``--reviewer`` when there is a review history
-    to condense), or stop (rounds done, token budget spent, no dev gain)."""
-    if nodes.stop_reason(state, runtime.context):
-        return "finish"
-    return "reviewer" if runtime.context.config.reviewer and state.get("history") else "analyst"
+def attach_stage(graph: StateGraph, stage: str, target: str, *, on_stop: str) -> Router:
+    """Chain the optional roles of ``stage`` in front of ``target``; returns the router into
+    the chain. A router picks the next role that is switched on and runs now, else ``target``;
+    once a stop reason is set it goes to ``on_stop``."""
+    roles = optional_roles(stage)
+
+    def router_from(start: int) -> Router:
+        def route(state: LoopState, runtime: Any) -> str:
+            if state.get("stop_reason"):
+                return on_stop
+            config = runtime.context.config
+            for role in roles[start:]:
+                if config.role_on(role.name) and role.runs_now(state):
+                    return role.name
+            return target
+        return route
+
+    for index, role in enumerate(roles):
+        graph.add_node(role.name, role.node)
+        later = [r.name for r in roles[index + 1:]]
+        graph.add_conditional_edges(role.name, router_from(index + 1),
+                                    list(dict.fromkeys([*later, target, on_stop])))
+    return router_from(0)
 
 
-def route_after_review(state: LoopState) -> Literal["analyst", "finish"]:
-    """The reviewer may have hit the token budget."""
-    return "finish" if state.get("stop_reason") else "analyst"
+def stage_targets(stage: str, target: str, on_stop: str) -> list[str]:
+    """Where a router into ``stage``'s chain may lead."""
+    return list(dict.fromkeys([*(r.name for r in optional_roles(stage)), target, on_stop]))
+
+
+def connect(graph: StateGraph, source: str, stage: str, target: str, on_stop: str) -> Router:
+    """``source`` ─► the roles of ``stage`` ─► ``target`` (a plain edge without such roles)."""
+    into_stage = attach_stage(graph, stage, target, on_stop=on_stop)
+    if optional_roles(stage):
+        graph.add_conditional_edges(source, into_stage, stage_targets(stage, target, on_stop))
+    else:
+        graph.add_edge(source, target)
+    return into_stage
 
 
 def build_graph() -> StateGraph:
@@ -63,7 +96,6 @@ def build_graph() -> StateGraph:
     graph = StateGraph(LoopState, context_schema=RunContext)
     graph.add_node("train_seed", nodes.train_seed)
     graph.add_node("evaluate", nodes.evaluate)
-    graph.add_node("reviewer", nodes.reviewer)
     graph.add_node("analyst", nodes.analyst)
     graph.add_node("generator", nodes.generator)
     graph.add_node("gather", nodes.gather)
@@ -76,15 +108,23 @@ def build_graph() -> StateGraph:
 
     graph.add_edge(START, "train_seed")
     graph.add_conditional_edges("train_seed", route_after_seed, ["evaluate", "finish"])
-    graph.add_edge("evaluate", "analyst")
+    round_start = connect(graph, "evaluate", "round_start", "analyst", on_stop="finish")
     graph.add_conditional_edges("analyst", fan_out_generators, ["generator", "finish"])
     graph.add_edge("generator", "gather")
     graph.add_conditional_edges("gather", fan_out_labelers, ["labeler", "critic"])
     graph.add_edge("labeler", "critic")
-    graph.add_edge("critic", "feedback")
+    connect(graph, "critic", "after_critic", "feedback", on_stop="feedback")
     graph.add_edge("feedback", "train")
     graph.add_edge("train", "assess")
-    graph.add_conditional_edges("assess", route_next_round, ["reviewer", "analyst", "finish"])
-    graph.add_conditional_edges("reviewer", route_after_review, ["analyst", "finish"])
+
+    def route_next_round(state: LoopState, runtime: Any) -> str:
+        """Another round (through the round-start roles that are on), or stop (rounds done,
+        token budget spent, no dev gain)."""
+        if nodes.stop_reason(state, runtime.context):
+            return "finish"
+        return round_start(state, runtime)
+
+    graph.add_conditional_edges("assess", route_next_round,
+                                stage_targets("round_start", "analyst", "finish"))
     graph.add_edge("finish", END)
     return graph

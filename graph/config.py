@@ -120,10 +120,9 @@ class RunConfig:
                                   metavar="N")
     critic_batch: int = setting(8, "samples judged in one critic call", parse=positive,
                                 metavar="N")
-    reviewer: bool = setting(
-        False, "a reviewer role condenses the review history into a short memo that the "
-        "analyst and generator read instead of the raw history (one extra LLM call per round "
-        "from round 2)")
+    roles: tuple[str, ...] = setting(
+        (), "optional agent roles switched on (each by its own flag, e.g. `--reviewer`)",
+        flag=False)
     patience: int = setting(2, "stop after N rounds without a dev F1 gain", parse=positive,
                             metavar="N")
     # student training
@@ -178,6 +177,10 @@ class RunConfig:
         length = self.max_length or spec.max_length or DEFAULT_MAX_LENGTH[spec.kind]
         return resolve_hardware(self.device, self.precision, length)
 
+    def role_on(self, name: str) -> bool:
+        """Whether the optional agent role ``name`` runs in this run."""
+        return name in self.roles
+
     @property
     def keeps_history(self) -> bool:
         """Whether rounds are remembered and shown to the LLM (evokd without --no-history)."""
@@ -190,12 +193,17 @@ class RunConfig:
     @classmethod
     def from_file(cls, path: Path) -> RunConfig:
         """Read a config.json written by :meth:`to_json` (also one from before the rename of
-        ``seed_steps``, ``timeout_s``, ``correct_samples`` and ``use_cache``)."""
+        ``seed_steps``, ``timeout_s``, ``correct_samples`` and ``use_cache``, and one with a
+        role's switch as a key of its own, ``"reviewer": true``)."""
         try:
             raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
             raw = {_RENAMED.get(k, k): v for k, v in raw.items()}
             known = {f.name for f in dataclasses.fields(cls)}
-            return cls(**{k: v for k, v in raw.items() if k in known})
+            switches = {f.name for f in dataclasses.fields(role_switches())}
+            roles = [*raw.get("roles", []),  # older runs: "reviewer": true
+                     *(k for k, v in raw.items() if k in switches and v is True)]
+            return cls(**{k: v for k, v in raw.items() if k in known and k != "roles"},
+                       roles=tuple(sorted(set(roles))))
         except FileNotFoundError:
             raise UserError(f"{path.parent} is not a run directory (no config.json); --resume "
                             "takes the --run-dir of an earlier run") from None
@@ -222,6 +230,26 @@ class Command:
     quiet: bool = setting(False, "no progress display")
 
 
+def role_switches() -> type:
+    """Settings with one switch per registered optional agent role (its ``--NAME`` flag, off
+    by default); the switches that are on make RunConfig's ``roles``."""
+    from agents.registry import optional_roles  # role modules import graph helpers
+
+    taken = {f.name for cls in (RunConfig, Command) for f in dataclasses.fields(cls)}
+    clash = [role.name for role in optional_roles() if role.name in taken]
+    if clash:
+        raise ValueError(f"agent role {clash[0]!r} has the name of a setting; rename the role")
+    return dataclasses.make_dataclass("RoleSwitches", [
+        (role.name, bool, setting(False, role.switch)) for role in optional_roles()],
+        frozen=True)
+
+
+def setting_classes() -> tuple[type, ...]:
+    """Every class of settings a run takes: the run's own, the optional roles', the
+    command's."""
+    return (RunConfig, role_switches(), Command)
+
+
 def flags_markdown() -> str:
     """The README's flag table, made from the fields."""
-    return flag_table((RunConfig, Command), LOCAL_PRESET)
+    return flag_table(setting_classes(), LOCAL_PRESET)

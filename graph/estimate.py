@@ -1,9 +1,10 @@
 """``--dry-run``: what a configuration will cost, before anything is spent.
 
 Every round's prompts are rendered by the real agent code (analyst, generator calls, one labeler
-call per text, critic batches; the reviewer with ``--reviewer``) against a recording teacher
-that calls no LLM: it answers each request with a plausible reply built from the task's own
-train texts (generator texts, their gold labels, "ok" verdicts, a short analysis). Prompt and
+call per text, critic batches; the optional roles switched on, e.g. ``--reviewer``, through
+their own nodes) against a recording teacher that calls no LLM: it answers each request with a
+plausible reply built from the task's own train texts (generator texts, their gold labels, "ok"
+verdicts, a short analysis; a sentence per text field for other roles). Prompt and
 completion tokens are counted with the teacher's tokenizer where it is on this machine (the
 embedded teacher's), else at 4 characters a token, the usual rate of OpenAI-style tokenizers on
 English; schemas sent outside the messages (json_schema, function calling) are counted too.
@@ -29,11 +30,12 @@ from agents.analyst import analyze
 from agents.critic import criticize
 from agents.generator import generate
 from agents.labeler import label
-from agents.reviewer import review
+from agents.registry import optional_roles
 from graph.config import RunConfig
 from graph.feedback import split_feedback
-from graph.memory import render_history, round_record
-from graph.nodes import generator_jobs
+from graph.memory import round_history, round_record
+from graph.progress import ProgressDisplay
+from graph.targeting import generator_jobs
 from samples.align import entities_from_tags
 from tasks.spec import Example, TaskSpec
 from teacher.client import TeacherClient, _json_schema
@@ -86,7 +88,7 @@ class RecordingTeacher:
         prompt = "".join(m["content"] for m in convo)
         if self._shaper.settings.structured_method != "json_object":
             prompt += json.dumps(_json_schema(schema), separators=(",", ":"))
-        reply = self._reply(role, "\n".join(m["content"] for m in messages))
+        reply = self._reply(role, "\n".join(m["content"] for m in messages), schema)
         value = schema.model_validate(reply)
         row = self.rounds.setdefault(round_no, RoundEstimate(round_no))
         row.calls[role] = row.calls.get(role, 0) + 1
@@ -100,16 +102,13 @@ class RecordingTeacher:
         self._next += n
         return texts
 
-    def _reply(self, role: str, text: str) -> dict[str, Any]:
+    def _reply(self, role: str, text: str, schema: type[BaseModel]) -> dict[str, Any]:
         labels = list(self.spec.labels)
         if role == "analyst":
             return {"summary": "The student misses most entities of the weaker labels and "
                     "confuses similar ones; it finds frequent, clearly marked cases.",
                     "weak_labels": labels[:1], "patterns": ["names at the start of a "
                                                             "sentence", "multi-word names"]}
-        if role == "reviewer":
-            return {"memo": "Earlier rounds improved the student on frequent labels; keep "
-                    "writing varied texts for the weak labels.", "lessons": ["vary names"]}
         if role == "generator":
             found = _COUNT.search(text)
             return {"texts": self._texts(int(found.group(1)) if found else 4)}
@@ -124,7 +123,36 @@ class RecordingTeacher:
             found = _CRITIC_COUNT.search(text)
             n = int(found.group(1)) if found else 1
             return {"verdicts": [{"index": i, "ok": True, "reason": ""} for i in range(n)]}
-        return {}
+        return stand_in(schema)
+
+
+STAND_IN_TEXT = ("Earlier rounds improved the student on frequent labels; keep writing varied "
+                 "texts for the weak labels.")
+
+
+def stand_in(schema: type[BaseModel]) -> dict[str, Any]:
+    """A plausible reply of another role (an optional one): a sentence in every text field,
+    two in every list of texts; other fields keep their defaults."""
+    reply: dict[str, Any] = {}
+    for name, spec in schema.model_fields.items():
+        if spec.annotation is str:
+            reply[name] = STAND_IN_TEXT
+        elif spec.annotation == list[str]:
+            reply[name] = [STAND_IN_TEXT, STAND_IN_TEXT]
+    return reply
+
+
+async def run_stage(ctx: Any, stage: str, state: dict[str, Any]) -> dict[str, Any]:
+    """Run the optional roles of ``stage`` that are on (as the loop's router would) and return
+    the notes they wrote."""
+    runtime = SimpleNamespace(context=ctx, stream_writer=lambda event: None)
+    notes: dict[str, Any] = {}
+    for role in optional_roles(stage):
+        if ctx.config.role_on(role.name) and role.runs_now(state) and role.node is not None:
+            update = await role.node(state, runtime)
+            notes.update(update.get("notes") or {})
+            state = {**state, "notes": {**(state.get("notes") or {}), **notes}}
+    return notes
 
 
 def _all_wrong(spec: TaskSpec, examples: Sequence[Example]) -> dict[str, Any]:
@@ -139,19 +167,19 @@ def _all_wrong(spec: TaskSpec, examples: Sequence[Example]) -> dict[str, Any]:
 
 async def _estimate(config: RunConfig, spec: TaskSpec, seed_set: list[Example],
                     teacher: RecordingTeacher) -> list[RoundEstimate]:
-    ctx = SimpleNamespace(config=config, spec=spec)
-    feedback, history, memo = _all_wrong(spec, seed_set), [], {}
+    ctx = SimpleNamespace(config=config, spec=spec, seed_set=seed_set,
+                          require_teacher=lambda: teacher,
+                          progress=ProgressDisplay(enabled=False))
+    feedback, history, notes = _all_wrong(spec, seed_set), [], {}
     for round_no in range(1, config.rounds + 1):
-        if config.reviewer and history:
-            memo = {"round": round_no, "text": (await review(
-                teacher, spec, round_no=round_no, history=render_history(history, 8000)))
-                ["memo"]}
-        state = {"round": round_no, "history": history, "review_memo": memo}
+        notes.update(await run_stage(ctx, "round_start",
+                                     {"round": round_no - 1, "history": history, "notes": notes}))
+        state = {"round": round_no, "history": history, "notes": notes}
         analysis: dict[str, Any] = {}
         if config.strategy == "evokd":
             shown = feedback if config.correct else {**feedback, "correct": []}
             analysis = await analyze(teacher, spec, round_no=round_no, correct=shown["correct"],
-                                     wrong=shown["wrong"], history=render_history(history))
+                                     wrong=shown["wrong"], history=round_history(state, round_no))
         jobs = generator_jobs({**state, "analysis": analysis}, ctx)  # type: ignore[arg-type]
         written = await asyncio.gather(*(generate(
             teacher, spec, job["analysis"], stance=job["stance"], n=job["n"], round_no=round_no,
@@ -163,6 +191,7 @@ async def _estimate(config: RunConfig, spec: TaskSpec, seed_set: list[Example],
         kept, _ = await criticize(teacher, spec, [x for done, _ in labelled for x in done],
                                   round_no=round_no, seeds=seed_set, use_llm=config.llm_critic,
                                   rules=config.critic, batch_size=config.critic_batch)
+        notes.update(await run_stage(ctx, "after_critic", {**state, "batch": kept}))
         feedback = _all_wrong(spec, kept)
         if config.keeps_history:
             history = [*history, round_record(round_no, analysis, feedback, len(kept), {}, None)]

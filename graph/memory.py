@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 WRONG_EXAMPLES = 3
@@ -65,3 +66,13 @@ def render_history(history: list[dict[str, Any]], max_chars: int = 3000) -> str:
     while len(text) > max_chars and "\n" in text:
         text = text.split("\n", 1)[1]
     return text[-max_chars:]
+
+
+def round_history(state: Mapping[str, Any], round_no: int) -> str:
+    """Earlier rounds as the analyst and generator see them: a round-start role's note for this
+    round when it has a ``text`` (the reviewer's memo with ``--reviewer``), else the rendered
+    review history."""
+    for _, note in sorted((state.get("notes") or {}).items()):
+        if isinstance(note, dict) and note.get("round") == round_no and note.get("text"):
+            return str(note["text"])
+    return render_history(state.get("history", []))

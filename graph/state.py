@@ -12,6 +12,12 @@ def extend_or_reset(current: list[Any] | None, update: list[Any] | None) -> list
     return (current or []) + update
 
 
+def merge_notes(current: dict[str, Any] | None, update: dict[str, Any] | None
+                ) -> dict[str, Any]:
+    """Reducer for ``notes``: each optional role writes its own entry."""
+    return {**(current or {}), **(update or {})}
+
+
 def first_reason(current: str | None, update: str | None) -> str:
     """Reducer for ``stop_reason``: parallel nodes may all report; the first reason stays."""
     return current or update or ""
@@ -34,6 +40,6 @@ class LoopState(TypedDict, total=False):
     batch: list[dict[str, Any]]  # this round's accepted samples
     pool: list[dict[str, Any]]  # every accepted sample so far (synthetic.jsonl)
     history: list[dict[str, Any]]  # review-history memory, one record per round
-    review_memo: dict[str, Any]  # the reviewer's memo for the next round (--reviewer)
+    notes: Annotated[dict[str, Any], merge_notes]  # optional roles' outputs, by role name
     metrics: list[dict[str, Any]]  # metrics.jsonl, one record per round
     stop_reason: Annotated[str, first_reason]

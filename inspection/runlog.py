@@ -52,7 +52,7 @@ class RoundLog:
 
     number: int
     analysis: JsonDict | None = None
-    review: JsonDict | None = None  # the reviewer's memo (--reviewer)
+    notes: dict[str, JsonDict] = field(default_factory=dict)  # optional roles' notes, by role
     roles: dict[str, RoleCalls] = field(default_factory=dict)
     drops: list[JsonDict] = field(default_factory=list)
     generated: int | None = None
@@ -178,12 +178,28 @@ def read_jsonl(path: Path, *, strict: bool = False) -> tuple[list[JsonDict], int
 
 
 def _event_round(event: JsonDict, current: int) -> int:
-    if event.get("event") == "node" and event.get("node") == "reviewer":
-        memo = event.get("review_memo")
-        if isinstance(memo, dict) and isinstance(memo.get("round"), int):
-            return memo["round"]
+    for note in _notes(event).values():  # a round-start role writes for the coming round
+        if isinstance(note.get("round"), int):
+            return int(note["round"])
     number = event.get("round")
     return number if isinstance(number, int) and not isinstance(number, bool) else current
+
+
+def _notes(event: JsonDict) -> dict[str, JsonDict]:
+    """The notes an optional role's node event carries (``review_memo``: older traces)."""
+    if event.get("event") != "node":
+        return {}
+    notes = event.get("notes")
+    if not isinstance(notes, dict) and isinstance(event.get("review_memo"), dict):
+        notes = {"reviewer": event["review_memo"]}
+    return {str(k): v for k, v in (notes or {}).items() if isinstance(v, dict)}
+
+
+def enabled_roles(config: JsonDict) -> list[str]:
+    """The optional roles a run's config.json switches on (``"reviewer": true``: older runs)."""
+    roles = config.get("roles")
+    names = [str(r) for r in roles] if isinstance(roles, list) else []
+    return names + (["reviewer"] if config.get("reviewer") is True else [])
 
 
 def _apply(entry: RoundLog, event: JsonDict) -> None:
@@ -206,8 +222,7 @@ def _apply(entry: RoundLog, event: JsonDict) -> None:
         entry.nodes.append(node)
         if isinstance(event.get("analysis"), dict) and event["analysis"]:
             entry.analysis = event["analysis"]
-        if isinstance(event.get("review_memo"), dict):
-            entry.review = event["review_memo"]
+        entry.notes.update(_notes(event))
         if node in ("feedback", "evaluate") and isinstance(event.get("feedback"), dict):
             entry.feedback = event["feedback"]
 

@@ -1,8 +1,9 @@
 """``python main.py trace RUN_DIR``: a terminal timeline of a run, round by round.
 
-Per round: the reviewer's memo (``--reviewer``), the analysis, LLM calls and tokens per role,
-samples generated / kept / dropped (with reasons and a few examples), the student's feedback
-on the new batch, and dev/test F1. Colour only on a terminal; piped output is plain text.
+Per round: the optional roles' notes (the reviewer's memo with ``--reviewer``), the analysis,
+LLM calls and tokens per role, samples generated / kept / dropped (with reasons and a few
+examples), the student's feedback on the new batch, and dev/test F1. Colour only on a
+terminal; piped output is plain text.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from evokd.cli import run_command
-from inspection.runlog import RoundLog, RunLog, load_run, run_dir_parser
+from inspection.runlog import RoundLog, RunLog, enabled_roles, load_run, run_dir_parser
 from inspection.samples import drop_text
 
 INDENT = "  "
@@ -60,7 +61,7 @@ def _header(out: _Writer, log: RunLog) -> None:
     out.line(f"task {cfg.get('task', '?')}, k-shot {cfg.get('k_shot', '?')}, "
              f"rounds {cfg.get('rounds', '?')}, {cfg.get('samples_per_round', '?')} samples/round,"
              f" seed {cfg.get('seed', '?')}, teacher {cfg.get('teacher', '?')} ({model})"
-             + (", reviewer on" if cfg.get("reviewer") else ""), indent=1)
+             + "".join(f", {role} on" for role in enabled_roles(cfg)), indent=1)
     for start in log.starts:
         ts = start.get("ts")
         when = datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if isinstance(
@@ -105,10 +106,9 @@ def _round(out: _Writer, entry: RoundLog, max_drops: int, width: int) -> None:
     took = f"  ({entry.duration_s:.1f}s)" if entry.duration_s is not None else ""
     title = "round 0 (seed student)" if entry.number == 0 else f"round {entry.number}"
     out.line((title, "bold magenta"), took)
-    if entry.review:
-        memo = entry.review.get("text") or (
-            f"(no usable reply, the raw history was used: {entry.review.get('error')})")
-        out.line(("reviewer ", "cyan"), _clip(str(memo), 4 * width), indent=1)
+    for role, note in sorted(entry.notes.items()):
+        text = note.get("text") or f"(no usable reply: {note.get('error')})"
+        out.line((f"{role} ", "cyan"), _clip(str(text), 4 * width), indent=1)
     if entry.analysis:
         analysis = entry.analysis
         mark = " (fallback: no usable LLM reply)" if analysis.get("fallback") else ""

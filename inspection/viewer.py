@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from evokd.cli import run_command
 from inspection.mermaid import parse_mermaid, render_svg
-from inspection.runlog import RoundLog, RunLog, load_run, run_dir_parser
+from inspection.runlog import RoundLog, RunLog, enabled_roles, load_run, run_dir_parser
 from inspection.samples import drop_text, entity_segments, sample_label
 from tasks.errors import UserError
 
@@ -110,7 +110,7 @@ def _round_view(entry: RoundLog) -> dict[str, Any]:
             "kept": row.get("kept"), "dropped": row.get("dropped"),
             "per_label": [(k, _pct(v)) for k, v in sorted((row.get("per_label_f1") or {}).items())],
         } if row else None,
-        "review": entry.review,
+        "notes": sorted(entry.notes.items()),
         "analysis": entry.analysis,
         "roles": [(role, c) for role, c in sorted(entry.roles.items())],
         "generated": entry.generated,
@@ -141,7 +141,8 @@ def render_page(run_dir: Path | str) -> str:
               for s in log.starts if isinstance(s.get("ts"), (int, float))]
     totals = sorted(log.total_calls().items())
     return _environment().get_template("view.html.j2").render(
-        run_dir=str(log.path), config=config, model=teacher.get("model") or config.get("model"),
+        run_dir=str(log.path), config=config, roles_on=enabled_roles(config),
+        model=teacher.get("model") or config.get("model"),
         starts=starts, stop_reason=log.stop_reason, bad_lines=log.bad_lines,
         graph_svg=svg, edges=edges, totals=totals, total_calls=sum(c.calls for _, c in totals),
         total_tokens=sum(c.total_tokens for _, c in totals),

@@ -15,12 +15,23 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, nodes
 
 PROMPT_DIR = Path(__file__).resolve().parent
+_EXTRA_DIRS: list[Path] = []  # prompt folders of roles that live outside this package
+
+
+def add_prompt_dir(folder: Path) -> None:
+    """Let templates also come from ``folder`` (for a role kept outside the project, e.g. in
+    a plugin package or a test); this package's own templates win on a name clash."""
+    folder = Path(folder).resolve()
+    if folder not in _EXTRA_DIRS:
+        _EXTRA_DIRS.append(folder)
+        _environment.cache_clear()
+        _bases.cache_clear()
 
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     return Environment(
-        loader=FileSystemLoader(PROMPT_DIR),
+        loader=FileSystemLoader([PROMPT_DIR, *_EXTRA_DIRS]),
         undefined=StrictUndefined,
         autoescape=False,
         trim_blocks=True,

@@ -67,7 +67,7 @@ def test_loop_with_reviewer_gives_the_memo_instead_of_the_history(
     server = fake_openai(reply)
     run_dir = tmp_path / "run"
     assert run_main(server, run_dir, tiny_backbone, tiny_data, "--reviewer", rounds=2) == 0
-    assert json.loads((run_dir / "config.json").read_text())["reviewer"] is True
+    assert json.loads((run_dir / "config.json").read_text())["roles"] == ["reviewer"]
 
     systems = [r["messages"][0]["content"] for r in server.requests]
     reviews = [r for r, s in zip(server.requests, systems, strict=True)

@@ -11,7 +11,7 @@ import pytest
 
 import main
 from evokd.settings import api_flags, flag_fields, flag_name
-from graph.config import LOCAL_PRESET, Command, RunConfig, flags_markdown
+from graph.config import LOCAL_PRESET, RunConfig, flags_markdown, setting_classes
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["--task", "sst2", "--rounds", "0", "--data-dir", str(ROOT.parent / "shared" / "data")]
@@ -26,13 +26,14 @@ def test_readme_flag_table_is_the_one_made_from_the_fields() -> None:
 
 def test_every_flag_is_its_field_name_in_kebab_case() -> None:
     help_text = main.build_parser().format_help()
-    for f in flag_fields(RunConfig):
+    for f in (f for cls in setting_classes() for f in flag_fields(cls)):
         kebab = f.name.replace("_", "-")
         assert flag_name(f) in (f"--{kebab}", f"--no-{kebab}")
         assert flag_name(f) in help_text
     hidden = {f.name for f in dataclasses.fields(RunConfig)} - {
         f.name for f in flag_fields(RunConfig)}
-    assert hidden == {"task_spec"}  # the resolved task, written by the run, not a flag
+    # the resolved task, written by the run; the optional roles switched on, by their own flags
+    assert hidden == {"task_spec", "roles"}
 
 
 @pytest.mark.parametrize(("argv", "field", "value"), [
@@ -40,7 +41,6 @@ def test_every_flag_is_its_field_name_in_kebab_case() -> None:
     (["--timeout", "2.5"], "timeout", 2.5),
     (["--no-correct"], "correct", False),
     (["--no-cache"], "cache", False),
-    (["--reviewer"], "reviewer", True),
     (["--replay", "3"], "replay", 3),
     (["--learning-rate", "0.001"], "learning_rate", 0.001),
     (["--k-shot", "all"], "k_shot", None),
@@ -49,6 +49,14 @@ def test_a_flag_sets_its_field(argv: list[str], field: str, value: object) -> No
     config = main.config_from_args(main.build_parser().parse_args([*BASE, *argv]))
     assert getattr(config, field) == value
     assert json.loads(config.to_json())[field] == value
+
+
+def test_an_optional_role_is_switched_on_by_its_own_flag() -> None:
+    parser = main.build_parser()
+    assert main.config_from_args(parser.parse_args(BASE)).roles == ()
+    config = main.config_from_args(parser.parse_args([*BASE, "--reviewer"]))
+    assert config.roles == ("reviewer",) and config.role_on("reviewer")
+    assert json.loads(config.to_json())["roles"] == ["reviewer"]
 
 
 def test_local_preset_is_data_and_flags_win_over_it() -> None:
@@ -64,14 +72,15 @@ def test_local_preset_is_data_and_flags_win_over_it() -> None:
 def test_api_keywords_become_the_same_flags() -> None:
     assert api_flags({"cache": False, "reviewer": True, "easy": True, "rounds": 2,
                       "seeds": [1, 2], "no_history": True, "student": None},
-                     (RunConfig, Command)) == [
+                     setting_classes()) == [
         "--no-cache", "--reviewer", "--rounds", "2", "--seeds", "1,2", "--no-history"]
 
 
 def test_config_from_before_the_rename_still_reads(tmp_path: Path) -> None:
     old = {"task": "sst2", "run_dir": "r", "data_dir": ".", "seed_steps": 11, "timeout_s": 9.0,
-           "correct_samples": False, "use_cache": False, "gone_setting": 1}
+           "correct_samples": False, "use_cache": False, "gone_setting": 1, "reviewer": True}
     (tmp_path / "config.json").write_text(json.dumps(old), encoding="utf-8")
     config = RunConfig.from_file(tmp_path / "config.json")
     assert (config.train_steps, config.timeout, config.correct, config.cache) == (
         11, 9.0, False, False)
+    assert config.roles == ("reviewer",)

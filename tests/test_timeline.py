@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,13 +20,33 @@ def test_run_log_groups_events_by_round(tmp_path: Path) -> None:
     assert [r.number for r in log.rounds] == [0, 1, 2]
     seed, first, second = log.rounds
     assert seed.feedback and seed.metrics and seed.metrics["dev_f1"] == 0.1
-    assert first.review is None and second.review and second.review["round"] == 2
+    assert not first.notes and second.notes["reviewer"]["round"] == 2
     assert second.roles["reviewer"].calls == 1 and "reviewer" not in first.roles
     assert first.roles["labeler"].failed == 1 and first.roles["generator"].cached == 1
     assert first.drop_reasons() == {"malformed_reply": 1, "duplicate": 1}
     assert [s["stance"] for s in first.samples] == ["easy", "hard"]
     assert log.stop_reason == "2 rounds done" and log.bad_lines == 1
     assert log.total_calls()["analyst"].calls == 2
+
+
+def test_run_directories_from_before_role_plugins_read_the_same(tmp_path: Path) -> None:
+    """Older runs wrote the memo as ``review_memo`` and the switch as ``"reviewer": true``."""
+    run_dir = write_fake_run(tmp_path / "run")
+    lines = []
+    for line in (run_dir / "trace.jsonl").read_text(encoding="utf-8").splitlines():
+        if '"notes"' in line:
+            event = json.loads(line)
+            event["review_memo"] = event.pop("notes")["reviewer"]
+            line = json.dumps(event)
+        lines.append(line)
+    (run_dir / "trace.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    del config["roles"]
+    (run_dir / "config.json").write_text(json.dumps({**config, "reviewer": True}),
+                                         encoding="utf-8")
+    assert load_run(run_dir).rounds[2].notes["reviewer"]["round"] == 2
+    text = render_timeline(run_dir)
+    assert "reviewer on" in text and "reviewer Reviewer's memo" in text
 
 
 def test_entity_segments_join_bio_spans() -> None:
