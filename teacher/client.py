@@ -23,10 +23,9 @@ import asyncio
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import openai
-from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
@@ -75,8 +74,7 @@ class TeacherClient:
         self.in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
-        self._llm: ChatOpenAI | None = None
-        self._http: Any = None
+        self._models: transport.ModelPool | None = None
 
     async def ask(
         self,
@@ -163,10 +161,10 @@ class TeacherClient:
         Call it from the loop that made the requests; connections opened in an event loop
         that has since ended are just dropped (they died with that loop).
         """
-        http, loop = self._http, self._loop
-        self._http = self._llm = self._loop = self._semaphore = None
-        if http is not None and loop is asyncio.get_running_loop():
-            await http.aclose()
+        models, loop = self._models, self._loop
+        self._models = self._loop = self._semaphore = None
+        if models is not None and loop is asyncio.get_running_loop():
+            await models.aclose()
 
     async def __aenter__(self) -> TeacherClient:
         return self
@@ -206,7 +204,7 @@ class TeacherClient:
             return Reply(
                 hit.raw_text, hit.prompt_tokens, hit.completion_tokens, hit.finish_reason, True, 0.0
             )
-        semaphore, llm = self._resources()
+        semaphore, models = self._resources()
         kwargs = {**transport.structured_kwargs(schema, s.structured_method), "temperature": temp}
         if seed is not None:
             kwargs["seed"] = seed
@@ -219,7 +217,8 @@ class TeacherClient:
                 self.in_flight += 1
                 started = time.perf_counter()
                 try:
-                    message = await llm.ainvoke(lc_messages, **kwargs)
+                    with models.model() as llm:
+                        message = await llm.ainvoke(lc_messages, **kwargs)
                 except (openai.LengthFinishReasonError,
                         openai.ContentFilterFinishReasonError) as exc:
                     message = replies.from_completion(exc)  # the SDK refused a cut-off reply
@@ -244,12 +243,12 @@ class TeacherClient:
         self.ledger.record(role, round_no, prompt_tokens, completion_tokens, cached=False)
         return Reply(raw, prompt_tokens, completion_tokens, finish, False, latency)
 
-    def _resources(self) -> tuple[asyncio.Semaphore, ChatOpenAI]:
-        """Semaphore and model bound to the running loop (recreated if the loop changed)."""
+    def _resources(self) -> tuple[asyncio.Semaphore, transport.ModelPool]:
+        """Semaphore and chat models bound to the running loop (recreated if the loop
+        changed)."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._semaphore is None or self._llm is None:
-            self._http = transport.new_http_client()
-            self._llm = transport.build_chat_model(self.settings, self._http)
+        if self._loop is not loop or self._semaphore is None or self._models is None:
+            self._models = transport.ModelPool(self.settings)
             self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
             self._loop = loop
-        return self._semaphore, self._llm
+        return self._semaphore, self._models
