@@ -151,8 +151,10 @@ async def run_loop(
                     teacher.ledger.carry_over(*run_dir.traced_usage())
                 run_dir.append_trace({"event": "run_start", "resume": resume,
                                       "task": config.task})
+                # node tasks at once: at least as many as LLM requests may be in flight
+                tasks = {"max_concurrency": max(64, config.max_concurrency)}
                 async for mode, chunk in graph.astream(
-                    None if resume and snapshot.values else {}, THREAD | {"max_concurrency": 64},
+                    None if resume and snapshot.values else {}, THREAD | tasks,
                     context=context, stream_mode=["updates", "custom"], durability="sync",
                 ):
                     if mode == "custom":
