@@ -22,6 +22,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from teacher.local import LocalTeacher, ModelNotInstalledError, resolve_model
+from teacher.local.hf_engine import cpu_has_fast_bf16
 
 pytestmark = pytest.mark.model
 MODEL = "smollm2-135m"
@@ -49,7 +50,8 @@ def test_describe_for_config(teacher):
     assert facts["engine"] == "transformers" and facts["model"] == MODEL
     on_gpu = torch.cuda.is_available()
     assert facts["device"] == ("cuda:0" if on_gpu else "cpu")  # auto: a CUDA GPU when there
-    assert facts["dtype"] in (("bfloat16", "float16") if on_gpu else ("float32",))
+    cpu_dtype = "bfloat16" if cpu_has_fast_bf16() else "float32"  # auto: native bf16 only
+    assert facts["dtype"] in (("bfloat16", "float16") if on_gpu else (cpu_dtype,))
     assert facts["sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     assert facts["file"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert teacher.base_url.startswith("http://127.0.0.1:") and teacher.base_url.endswith("/v1")

@@ -76,3 +76,16 @@ def test_default_threads_from_env(monkeypatch):
     assert engines.default_threads() == 3
     monkeypatch.setenv("EVOKD_TEACHER_THREADS", "zero")
     assert engines.default_threads() >= 1
+
+
+def test_transformers_precision_on_the_cpu() -> None:
+    import torch
+
+    from teacher.local.hf_engine import _placement, cpu_has_fast_bf16
+
+    assert _placement("cpu", "fp32") == ("cpu", torch.float32)
+    assert _placement("cpu", "bf16") == ("cpu", torch.bfloat16)
+    native = torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+    assert _placement("cpu", "auto") == ("cpu", native)
+    with pytest.raises(ValueError, match="precision"):
+        _placement("cpu", "fp8")

@@ -20,7 +20,7 @@ from typing import Any
 
 from evokd.cli import EXIT_USAGE, UsageParser, port, positive
 from tasks.errors import UserError
-from teacher.local.engines import DEFAULT_CONTEXT, ENGINES
+from teacher.local.engines import DEFAULT_CONTEXT, ENGINES, PRECISIONS
 from teacher.local.models import DEFAULT_MODEL, MODELS, ModelError, cache_dir, resolve_model
 
 log = logging.getLogger("evokd.teacher.local")
@@ -46,6 +46,9 @@ def build_parser(prog: str = "python -m teacher.local serve") -> UsageParser:
     parser.add_argument("--device", default="auto",
                         help="auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
                              "cuda:N (transformers engine)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="transformers: auto = bf16 on a GPU or a CPU with native bf16 "
+                        "(AVX512-BF16, AMX), else fp32 on the CPU")
     parser.add_argument("--context", type=positive, default=DEFAULT_CONTEXT,
                         help=f"context window in tokens (default {DEFAULT_CONTEXT})")
     parser.add_argument("--ready-file", type=Path, default=None,
@@ -137,7 +140,7 @@ def serve_main(argv: list[str] | None = None, prog: str = "python -m teacher.loc
     try:
         engine = load_engine(args.engine, resolved.path, args.threads, args.context,
                              None if args.no_weights_cache else _weights_cache(resolved.sha256),
-                             args.device)
+                             args.device, args.precision)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 ENGINES = ("auto", "transformers", "llama_cpp")
+PRECISIONS = ("auto", "fp32", "bf16")  # of the transformers engine
 DEFAULT_CONTEXT = 4096
 
 
@@ -86,11 +87,12 @@ def llama_cpp_available() -> bool:
 
 def load_engine(kind: str, model_path: Path, threads: int | None = None,
                 context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None,
-                device: str = "auto") -> Engine:
+                device: str = "auto", precision: str = "auto") -> Engine:
     """Load ``model_path`` with engine ``kind`` (auto: llama_cpp when importable).
 
-    ``weights_cache`` and ``device`` (transformers only): a folder for the dequantised weights,
-    and where the model runs (auto: a CUDA GPU when there is one, else the CPU).
+    ``weights_cache``, ``device`` and ``precision`` (transformers only): a folder for the
+    dequantised weights, where the model runs (auto: a CUDA GPU when there is one, else the
+    CPU) and in what (auto: bf16 where the hardware has it, else fp32 on the CPU).
     """
     if kind not in ENGINES:
         raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(ENGINES)}")
@@ -107,4 +109,4 @@ def load_engine(kind: str, model_path: Path, threads: int | None = None,
         return LlamaCppEngine(model_path, threads, context)
     from teacher.local.hf_engine import TransformersEngine
 
-    return TransformersEngine(model_path, threads, context, weights_cache, device)
+    return TransformersEngine(model_path, threads, context, weights_cache, device, precision)

@@ -1,4 +1,5 @@
-"""The transformers engine: a GGUF model dequantised and run by torch (CPU fp32, or a GPU).
+"""The transformers engine: a GGUF model dequantised and run by torch (CPU bf16 or fp32, or a
+GPU).
 
 Needs ``gguf`` and ``accelerate`` (the ``local`` extra), no compiler. JSON replies are steered
 by putting the start of the object in the model's mouth (``json_prefix``); the server adds the
@@ -6,7 +7,8 @@ schema to the prompt and repairs the reply. Two speed-ups: the dequantised weigh
 disk (a start takes seconds instead of a minute or two), and the KV cache of the previous
 prompt is reused for the prefix the next prompt shares (agent prompts repeat their system part).
 On a CUDA GPU (``device`` auto or cuda[:N]) the model runs there in bf16 (fp16 where the GPU has
-no bf16); the student of the same run shares the GPU.
+no bf16); the student of the same run shares the GPU. On a CPU with native bf16 (AVX512-BF16,
+AMX) the weights run in bf16 (``precision`` auto), else in fp32.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from teacher.local.engines import (
     DEFAULT_CONTEXT,
+    PRECISIONS,
     ContextLengthError,
     Generation,
     GenerationCancelled,
@@ -143,29 +146,51 @@ class PrefixCache:
         self._ids, self._cache = [], None
 
 
-def _placement(device: str) -> tuple[str, Any]:
-    """The torch device and dtype for ``device`` (auto: a CUDA GPU when there is one)."""
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), read from /proc/cpuinfo
+    (False where there is none): without it bf16 is emulated and no faster than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _placement(device: str, precision: str = "auto") -> tuple[str, Any]:
+    """The torch device and dtype for ``device`` (auto: a CUDA GPU when there is one) and
+    ``precision`` (auto: bf16 on a GPU that has it, else fp16 there; on the CPU bf16 where it
+    is native — prompts ~3x, completions ~1.8x faster than fp32 — else fp32)."""
     import torch
 
     from student.hardware import pick_device
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    fp32, bf16 = torch.float32, torch.bfloat16
+    if precision == "fp32":
+        cpu_dtype = fp32
+    else:
+        cpu_dtype = bf16 if precision == "bf16" or cpu_has_fast_bf16() else fp32
     if device == "auto" and not torch.cuda.is_available():
-        return "cpu", torch.float32  # MPS is left to the student: the teacher stays on the CPU
+        return "cpu", cpu_dtype  # MPS is left to the student: the teacher stays on the CPU
     chosen = pick_device(device)
     if not chosen.startswith("cuda"):
-        return "cpu", torch.float32
-    return chosen, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return "cpu", cpu_dtype
+    if precision == "fp32":
+        return chosen, fp32
+    return chosen, bf16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 class TransformersEngine:
-    """A GGUF model run by transformers: fp32 on the CPU, bf16/fp16 on a CUDA GPU."""
+    """A GGUF model run by transformers: bf16 or fp32 on the CPU, bf16/fp16 on a CUDA GPU."""
 
     name = "transformers"
     constrained = False
 
     def __init__(self, model_path: Path, threads: int | None = None,
                  context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None,
-                 device: str = "auto") -> None:
+                 device: str = "auto", precision: str = "auto") -> None:
         import torch
         from transformers.utils import logging as hf_logging
 
@@ -184,8 +209,8 @@ class TransformersEngine:
             self.tokenizer, self.model = _load_gguf(model_path)
             if weights_cache is not None:
                 _save_hf_dir(self.tokenizer, self.model, weights_cache)
-        self.device, dtype = _placement(device)
-        if self.device != "cpu":
+        self.device, dtype = _placement(device, precision)
+        if self.device != "cpu" or dtype != torch.float32:
             self.model = self.model.to(device=self.device, dtype=dtype)
         self.dtype = str(dtype).removeprefix("torch.")
         self.load_seconds = round(time.perf_counter() - started, 1)

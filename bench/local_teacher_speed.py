@@ -1,0 +1,78 @@
+"""Prompt and completion tokens/s of the embedded teacher's transformers engine: the old path
+(fp32 weights) and the current one (``--precision auto``: bf16 where the CPU has it natively),
+in one run on the same machine.
+
+Prompt speed: three prompts of ~500 tokens that share no prefix, generating one token each
+(the prefix cache cannot help). Completion speed: a reply of up to ``--max-tokens`` tokens,
+less its prompt's time at the measured prompt speed. Greedy decoding, one request at a time.
+
+    python bench/local_teacher_speed.py [--model qwen2.5-coder-0.5b] [--max-tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server sets it
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from teacher.local.cli import _weights_cache  # noqa: E402
+from teacher.local.engines import GenerationRequest  # noqa: E402
+from teacher.local.hf_engine import TransformersEngine  # noqa: E402
+from teacher.local.models import DEFAULT_MODEL, resolve_model  # noqa: E402
+
+INSTRUCTIONS = ("You are a careful named-entity annotator. Mark every person, organisation, "
+                "location and other named entity in the sentence, and nothing else. ") * 8
+LONG_ASK = ("Write twenty short, different English news sentences, one per line, each naming a "
+            "person, a company and a city.")
+
+
+def _messages(i: int, user: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": f"Request {i}. {INSTRUCTIONS}"},
+            {"role": "user", "content": user}]
+
+
+def measure(engine: TransformersEngine, max_tokens: int) -> tuple[float, float, int]:
+    """Prompt tokens/s, completion tokens/s and the completion's length."""
+    tokens, started = 0, time.perf_counter()
+    for i in range(3):
+        engine._prefix_cache.clear()
+        done = engine.generate(GenerationRequest(
+            _messages(i, f"Sentence {i}: Anna Berg of Nordbank met officials in Oslo."),
+            1, 0.0, None, None, []))
+        tokens += done.prompt_tokens
+    prompt_rate = tokens / (time.perf_counter() - started)
+    engine._prefix_cache.clear()
+    started = time.perf_counter()
+    done = engine.generate(GenerationRequest(_messages(9, LONG_ASK), max_tokens, 0.0, None,
+                                             None, []))
+    spent = time.perf_counter() - started - done.prompt_tokens / prompt_rate
+    return prompt_rate, done.completion_tokens / spent, done.completion_tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    args = parser.parse_args()
+    resolved = resolve_model(args.model)
+    rates = {}
+    for label, precision in (("old path (fp32)", "fp32"), ("current (auto)", "auto")):
+        engine = TransformersEngine(resolved.path, weights_cache=_weights_cache(resolved.sha256),
+                                    device="cpu", precision=precision)
+        prompt, completion, n = measure(engine, args.max_tokens)
+        rates[precision] = (prompt, completion)
+        print(f"{label:<16} dtype {engine.dtype:<9} threads {engine.threads}: prompt "
+              f"{prompt:.1f} tokens/s, completion {completion:.1f} tokens/s ({n} tokens)")
+        del engine
+    (p_old, c_old), (p_new, c_new) = rates["fp32"], rates["auto"]
+    print(f"ratio current / old: prompt {p_new / p_old:.2f}x, completion {c_new / c_old:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
