@@ -1,4 +1,4 @@
-"""The fake OpenAI server fixture itself (tests/fake_openai.py), driven by the openai SDK."""
+"""The fake OpenAI server fixture itself (fakes/openai_server.py), driven by the openai SDK."""
 
 from __future__ import annotations
 
