@@ -52,9 +52,10 @@ class AgentRole:
         """Whether the role is a switchable graph node of its own (a plugin)."""
         return self.node is not None
 
-    def runs_now(self, state: Mapping[str, Any]) -> bool:
-        """Whether the role runs at this point of the round (when switched on)."""
-        return self.when is None or bool(self.when(state))
+    def due(self, config: Any, state: Mapping[str, Any]) -> bool:
+        """Whether the role runs at this point of the round: switched on in ``config`` (a
+        RunConfig) and its ``when`` holds."""
+        return config.role_on(self.name) and (self.when is None or bool(self.when(state)))
 
 
 _ROLES: dict[str, AgentRole] = {}

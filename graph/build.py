@@ -23,7 +23,7 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from agents.registry import optional_roles
+from agents.registry import AgentRole, optional_roles
 from graph import nodes
 from graph.context import RunContext
 from graph.state import LoopState
@@ -61,24 +61,25 @@ def attach_stage(graph: StateGraph, stage: str, target: str, *, on_stop: str) ->
         def route(state: LoopState, runtime: Any) -> str:
             if state.get("stop_reason"):
                 return on_stop
-            config = runtime.context.config
-            for role in roles[start:]:
-                if config.role_on(role.name) and role.runs_now(state):
-                    return role.name
-            return target
+            due = (r.name for r in roles[start:] if r.due(runtime.context.config, state))
+            return next(due, target)
         return route
 
     for index, role in enumerate(roles):
         graph.add_node(role.name, role.node)
-        later = [r.name for r in roles[index + 1:]]
         graph.add_conditional_edges(role.name, router_from(index + 1),
-                                    list(dict.fromkeys([*later, target, on_stop])))
+                                    _targets(roles[index + 1:], target, on_stop))
     return router_from(0)
+
+
+def _targets(roles: list[AgentRole], target: str, on_stop: str) -> list[str]:
+    """Where a router in front of ``roles`` may lead (in order, once each)."""
+    return list(dict.fromkeys([*(r.name for r in roles), target, on_stop]))
 
 
 def stage_targets(stage: str, target: str, on_stop: str) -> list[str]:
     """Where a router into ``stage``'s chain may lead."""
-    return list(dict.fromkeys([*(r.name for r in optional_roles(stage)), target, on_stop]))
+    return _targets(optional_roles(stage), target, on_stop)
 
 
 def connect(graph: StateGraph, source: str, stage: str, target: str, on_stop: str) -> Router:

@@ -148,7 +148,7 @@ async def run_stage(ctx: Any, stage: str, state: dict[str, Any]) -> dict[str, An
     runtime = SimpleNamespace(context=ctx, stream_writer=lambda event: None)
     notes: dict[str, Any] = {}
     for role in optional_roles(stage):
-        if ctx.config.role_on(role.name) and role.runs_now(state) and role.node is not None:
+        if role.due(ctx.config, state) and role.node is not None:
             update = await role.node(state, runtime)
             notes.update(update.get("notes") or {})
             state = {**state, "notes": {**(state.get("notes") or {}), **notes}}
