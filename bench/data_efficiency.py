@@ -16,8 +16,10 @@ For each seed, against a fresh gold teacher each time:
 
 Prints, per seed and as mean ± std (and the standard error of the EvoKD − static difference),
 test F1 (accuracy for classification) of the delivered students and of the yardsticks, kept
-samples, teacher tokens and F1 points per 1k tokens. Writes OUT/efficiency.json. A rerun skips
-finished runs and yardsticks (unfinished runs start again).
+samples, teacher tokens and F1 points per 1k tokens. Writes OUT/efficiency.json, which keeps the
+rows of seeds measured by earlier invocations into the same OUT (``--seeds 5`` after
+``--seeds 1-4`` prints the table of all five). A rerun skips finished runs and yardsticks
+(unfinished runs start again).
 """
 
 from __future__ import annotations
@@ -146,6 +148,17 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
     return row
 
 
+def merge_rows(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows already in ``path`` (other seeds) with ``rows`` replacing theirs, by seed;
+    written back to ``path``."""
+    old = json.loads(path.read_text()) if path.exists() else []
+    fresh = {row["seed"] for row in rows}
+    merged = sorted([r for r in old if r["seed"] not in fresh] + rows, key=lambda r: r["seed"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    return merged
+
+
 def _pm(values: list[float]) -> str:
     return mean_pm(values, 1)
 
@@ -201,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         rows.append(one_seed(args, seed, kind))
         print(table(rows[-1:], args.twice), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "efficiency.json").write_text(json.dumps(rows, indent=2) + "\n")
+    rows = merge_rows(args.out / "efficiency.json", rows)
     print(f"\n{args.task}, 1-shot, {args.rounds} rounds x {args.samples} samples, gold teacher; "
           f"test {'accuracy' if kind == 'cls' else 'F1'} in %:")
     print(table(rows, args.twice))
