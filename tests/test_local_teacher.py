@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +119,13 @@ def test_three_concurrent_requests_all_succeed(teacher):
     async def ask_all():
         return await asyncio.gather(*(model.ainvoke(f"Name a colour. ({i})") for i in range(3)))
 
+    before = _health(teacher)["batched_requests"]
     replies = asyncio.run(ask_all())
     assert len(replies) == 3
     assert all(r.usage_metadata["output_tokens"] >= 1 for r in replies)
+    assert _health(teacher)["batched_requests"] >= before + 2  # sent together, decoded together
+
+
+def _health(teacher: LocalTeacher) -> dict:
+    with urllib.request.urlopen(teacher.base_url.removesuffix("/v1") + "/health") as resp:
+        return json.loads(resp.read())

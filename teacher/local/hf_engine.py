@@ -3,9 +3,10 @@ GPU).
 
 Needs ``gguf`` and ``accelerate`` (the ``local`` extra), no compiler. JSON replies are steered
 by putting the start of the object in the model's mouth (``json_prefix``); the server adds the
-schema to the prompt and repairs the reply. Two speed-ups: the dequantised weights are kept on
-disk (a start takes seconds instead of a minute or two), and the KV cache of the previous
-prompt is reused for the prefix the next prompt shares (agent prompts repeat their system part).
+schema to the prompt and repairs the reply. Three speed-ups: the dequantised weights are kept
+on disk (a start takes seconds instead of a minute or two); the KV cache of the previous
+prompt is reused for the prefix the next prompt shares (agent prompts repeat their system
+part); requests in flight are decoded together (``generate_many``, batch_decode.py).
 On a CUDA GPU (``device`` auto or cuda[:N]) the model runs there in bf16 (fp16 where the GPU has
 no bf16); the student of the same run shares the GPU. On a CPU with native bf16 (AVX512-BF16,
 AMX) the weights run in bf16 (``precision`` auto), else in fp32.
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from teacher.local.batch_decode import Row, decode_together
 from teacher.local.engines import (
     DEFAULT_CONTEXT,
     PRECISIONS,
@@ -187,6 +189,7 @@ class TransformersEngine:
 
     name = "transformers"
     constrained = False
+    max_batch = 4  # requests in flight decoded together (generate_many)
 
     def __init__(self, model_path: Path, threads: int | None = None,
                  context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None,
@@ -219,6 +222,7 @@ class TransformersEngine:
         self._eos_ids = self._end_token_ids()
         self._cancel = threading.Event()
         self._prefix_cache = PrefixCache()
+        self.batches = self.batched_requests = 0
         self._torch = torch
         from transformers.generation import utils as generation_utils
 
@@ -241,20 +245,66 @@ class TransformersEngine:
         )
         return list(self.tokenizer(prompt + prefix, add_special_tokens=False)["input_ids"])
 
+    def _checked_ids(self, request: GenerationRequest) -> tuple[list[int], str]:
+        """The prompt's token ids (JSON start included) and that start; too long: an error."""
+        prefix = json_prefix(request.json_schema) if request.json_schema is not None else ""
+        ids = self._prompt_ids(request.messages, prefix)
+        if len(ids) + request.max_tokens > self.context:
+            raise ContextLengthError(
+                f"prompt ({len(ids)} tokens) + max_tokens ({request.max_tokens}) exceeds the "
+                f"local model's context of {self.context} tokens"
+            )
+        return ids, prefix
+
+    def _finish(self, prefix: str, prompt_tokens: int, new: list[int],
+                stop: list[str]) -> Generation:
+        text, _ = _trim_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), stop)
+        count = len(new) - (1 if new and new[-1] in self._eos_ids else 0)  # EOS is not text
+        return Generation(prefix + text, prompt_tokens, count)
+
+    def generate_many(self, requests: list[GenerationRequest]) -> list[Generation | Exception]:
+        """Several requests decoded together (``batch_decode``); one result or error each.
+        A lone request takes ``generate`` (and its prefix cache)."""
+        if len(requests) == 1:
+            try:
+                return [self.generate(requests[0])]
+            except (ContextLengthError, GenerationCancelled) as exc:
+                return [exc]
+        torch = self._torch
+        torch.set_num_threads(self.threads)
+        results: list[Generation | Exception | None] = [None] * len(requests)
+        rows: dict[int, tuple[Row, str]] = {}
+        for index, request in enumerate(requests):
+            try:
+                ids, prefix = self._checked_ids(request)
+            except ContextLengthError as exc:
+                results[index] = exc
+                continue
+            rows[index] = (Row(ids, request.max_tokens, request.temperature, request.seed,
+                               request.stop), prefix)
+        if rows:
+            try:
+                with torch.inference_mode():
+                    decode_together(self.model, self.tokenizer, [row for row, _ in rows.values()],
+                                    end_ids=self._eos_ids, pad_id=self._eos_ids[0],
+                                    device=self.device, cache_kwarg=self._cache_kwarg,
+                                    cancel=self._cancel)
+            except GenerationCancelled as exc:
+                return [exc] * len(requests)
+            self.batches += 1
+            self.batched_requests += len(rows)
+        for index, (row, prefix) in rows.items():
+            results[index] = self._finish(prefix, len(row.ids), row.new, row.stop)
+        return [result for result in results if result is not None]
+
     def generate(self, request: GenerationRequest) -> Generation:
         """Generate greedily (temperature 0) or by sampling; see ``Engine.generate``."""
-        messages, max_tokens, temperature, seed, json_schema, stop = request
+        _, max_tokens, temperature, seed, _, stop = request
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         torch = self._torch
         torch.set_num_threads(self.threads)  # per worker thread
-        prefix = json_prefix(json_schema) if json_schema is not None else ""  # start the JSON
-        ids = self._prompt_ids(messages, prefix)
-        if len(ids) + max_tokens > self.context:
-            raise ContextLengthError(
-                f"prompt ({len(ids)} tokens) + max_tokens ({max_tokens}) exceeds the local "
-                f"model's context of {self.context} tokens"
-            )
+        ids, prefix = self._checked_ids(request)  # prefix: the start of the JSON
         tokenizer, cancel, start = self.tokenizer, self._cancel, len(ids)
 
         class _Stop(StoppingCriteria):
@@ -285,10 +335,7 @@ class TransformersEngine:
             raise GenerationCancelled("the local teacher is shutting down")
         sequence = out.sequences[0].tolist()
         self._prefix_cache.store(sequence, getattr(out, self._cache_kwarg, None))
-        new = sequence[start:]
-        text, _ = _trim_at_stop(tokenizer.decode(new, skip_special_tokens=True), stop)
-        count = len(new) - (1 if new and new[-1] in self._eos_ids else 0)  # EOS is not text
-        return Generation(prefix + text, len(ids), count)
+        return self._finish(prefix, len(ids), sequence[start:], stop)
 
     def describe(self) -> dict[str, Any]:
         """Engine facts for /health and run configs."""
@@ -296,7 +343,9 @@ class TransformersEngine:
                 "device": self.device, "dtype": self.dtype,
                 "load_seconds": self.load_seconds, "loaded_from": self.loaded_from,
                 "constrained_json": self.constrained, "prefix_cache_hits": self._prefix_cache.hits,
-                "prefix_tokens_reused": self._prefix_cache.reused_tokens}
+                "prefix_tokens_reused": self._prefix_cache.reused_tokens,
+                "max_batch": self.max_batch, "batches": self.batches,
+                "batched_requests": self.batched_requests}
 
     def close(self) -> None:
         """Make a running generation stop at its next token."""

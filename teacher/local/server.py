@@ -1,8 +1,10 @@
 """An OpenAI-compatible HTTP server (aiohttp) in front of one local ``Engine``.
 
 Routes: ``POST /v1/chat/completions`` (non-streaming), ``GET /v1/models``, ``GET /health``.
-Requests are queued: one worker thread runs the engine, so the event loop stays responsive
-and concurrent requests are answered one after another. Every failure is a JSON error body.
+Requests are queued: one worker thread runs the engine, so the event loop stays responsive.
+An engine that decodes several requests together (``max_batch`` > 1, ``generate_many``) gets
+the requests waiting when it is free, up to ``max_batch`` at a time (after a short wait for
+requests sent together); others answer one after another. Every failure is a JSON error body.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from teacher.local.protocol import RequestError, error_body, parse_chat_request
 log = logging.getLogger("evokd.teacher.local")
 HOST = "127.0.0.1"
 MAX_BODY = 16 * 1024 * 1024
+GATHER_S = 0.02  # how long a batching engine waits for requests sent at the same moment
 
 
 class TeacherServer:
@@ -45,19 +48,43 @@ class TeacherServer:
         self.waiting = 0
         self.served = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher-engine")
-        self._lock: asyncio.Lock | None = None
+        self._pending: list[tuple[GenerationRequest, asyncio.Future[Generation]]] = []
+        self._worker: asyncio.Task[None] | None = None
 
     async def generate(self, request: GenerationRequest) -> Generation:
-        """Run one engine call in the worker thread, after the calls queued before it."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        call = functools.partial(self.engine.generate, request)
+        """Run one engine call in the worker thread, after (or with) the calls queued before."""
+        future: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
+        self._pending.append((request, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work())
         self.waiting += 1
         try:
-            async with self._lock:
-                return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+            return await future
         finally:
             self.waiting -= 1
+
+    async def _work(self) -> None:
+        """Hand the waiting requests to the engine, a batch at a time, until none is left."""
+        loop = asyncio.get_running_loop()
+        size = max(1, int(getattr(self.engine, "max_batch", 1)))
+        while self._pending:
+            if size > 1 and len(self._pending) < size:
+                await asyncio.sleep(GATHER_S)  # requests sent together arrive a moment apart
+            batch = [(r, f) for r, f in self._pending[:size] if not f.done()]
+            del self._pending[:size]
+            if not batch:
+                continue
+            requests = [request for request, _ in batch]
+            try:
+                if len(batch) == 1:
+                    call = functools.partial(self.engine.generate, requests[0])
+                    results: list[Any] = [await loop.run_in_executor(self._executor, call)]
+                else:
+                    many = functools.partial(self.engine.generate_many, requests)  # type: ignore[attr-defined]
+                    results = await loop.run_in_executor(self._executor, many)
+            except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
+                results = [exc] * len(batch)
+            _deliver(batch, results)
 
     async def chat_completions(self, request: web.Request) -> web.Response:
         """``POST /v1/chat/completions``."""
@@ -78,9 +105,9 @@ class TeacherServer:
             "owned_by": "evokd-local"}]})
 
     async def health(self, request: web.Request) -> web.Response:
-        """``GET /health``: ok plus model and engine facts."""
-        return web.json_response({"status": "ok", **self.info, "queued": self.waiting,
-                                  "served": self.served})
+        """``GET /health``: ok plus model and engine facts (counters as of now)."""
+        return web.json_response({"status": "ok", **self.info, **self.engine.describe(),
+                                  "queued": self.waiting, "served": self.served})
 
     def make_app(self) -> web.Application:
         """The aiohttp application with routes and the JSON error middleware."""
@@ -97,6 +124,21 @@ class TeacherServer:
         """Stop the engine's current generation and the worker thread."""
         self.engine.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        for _, future in self._pending:
+            future.cancel()
+        self._pending.clear()
+
+
+def _deliver(batch: list[tuple[GenerationRequest, asyncio.Future[Generation]]],
+             results: list[Any]) -> None:
+    """Each caller's result or error (a caller that gave up is skipped)."""
+    for (_, future), result in zip(batch, results, strict=True):
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 @web.middleware

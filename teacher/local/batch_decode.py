@@ -1,0 +1,109 @@
+"""Several completions decoded together: one forward pass per step serves every request in
+flight. Decoding a small model on a CPU is bound by reading its weights, so two to four rows
+cost about as much as one.
+
+Prompts are left-padded to one width (the attention mask hides the padding, positions count
+real tokens only); a row that ends (end token, ``max_tokens``, a stop string) leaves the batch
+and its part of the KV cache is dropped. Greedy rows take the most likely token; sampled rows
+draw from softmax(logits / temperature) with a generator of their own, seeded by the request's
+seed, so a seeded request draws the same way whatever it shares the batch with.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from teacher.local.engines import GenerationCancelled
+
+
+@dataclass
+class Row:
+    """One request of a batch: prompt ids and sampling settings in, new token ids out."""
+
+    ids: list[int]
+    max_tokens: int
+    temperature: float
+    seed: int | None
+    stop: list[str]
+    new: list[int] = field(default_factory=list)
+
+
+def _generator(row: Row) -> Any:
+    import torch
+
+    if row.temperature <= 0:
+        return None
+    generator = torch.Generator()
+    if row.seed is not None:
+        generator.manual_seed(row.seed % 2**63)
+    else:
+        generator.seed()
+    return generator
+
+
+def _pick(logits: Any, row: Row, generator: Any) -> int:
+    """The next token of one row from its last logits (shape [1, vocab])."""
+    import torch
+
+    if generator is None:
+        return int(torch.argmax(logits, dim=-1)[0])
+    probs = torch.softmax(logits / row.temperature, dim=-1)
+    return int(torch.multinomial(probs, num_samples=1, generator=generator)[0, 0])
+
+
+def _finished(row: Row, token: int, end_ids: set[int], tokenizer: Any) -> bool:
+    if token in end_ids or len(row.new) >= row.max_tokens:
+        return True
+    if not row.stop:
+        return False
+    tail = tokenizer.decode(row.new, skip_special_tokens=True)
+    return any(s in tail for s in row.stop if s)
+
+
+def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: list[int],
+                    pad_id: int, device: str, cache_kwarg: str,
+                    cancel: threading.Event) -> None:
+    """Decode every row to its end, filling ``row.new`` (the end token, if any, included)."""
+    import torch
+
+    width = max(len(row.ids) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        input_ids[index, width - len(row.ids):] = torch.tensor(row.ids)
+        mask[index, width - len(row.ids):] = 1
+    input_ids, mask = input_ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    lengths = mask.sum(-1)  # real tokens so far: the position of the next one
+    generators = [_generator(row) for row in rows]
+    ends = set(end_ids)
+    active = list(range(len(rows)))
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    while True:
+        cache = getattr(out, cache_kwarg)
+        logits = out.logits[:, -1:, :].float()
+        tokens = [_pick(logits[slot, :, :], rows[i], generators[i])
+                  for slot, i in enumerate(active)]
+        going = []
+        for slot, i in enumerate(active):
+            rows[i].new.append(tokens[slot])
+            if not _finished(rows[i], tokens[slot], ends, tokenizer):
+                going.append(slot)
+        if cancel.is_set():
+            raise GenerationCancelled("the local teacher is shutting down")
+        if not going:
+            return
+        if len(going) < len(active):
+            keep = torch.tensor(going, device=device)
+            cache.batch_select_indices(keep)
+            mask, lengths = mask[keep], lengths[keep]
+            active = [active[slot] for slot in going]
+            tokens = [tokens[slot] for slot in going]
+        mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=device)],
+                         dim=-1)
+        step = torch.tensor(tokens, device=device).unsqueeze(-1)
+        out = model(input_ids=step, attention_mask=mask, position_ids=lengths.unsqueeze(-1),
+                    use_cache=True, **{cache_kwarg: cache})
+        lengths = lengths + 1

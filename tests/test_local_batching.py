@@ -1,0 +1,154 @@
+"""Requests in flight decoded together: the server's batching queue (with a recording engine)
+and the transformers engine's batched decoding (a real model, smollm2-135m, in fp32)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from teacher.local import ModelNotInstalledError, resolve_model
+from teacher.local.engines import ContextLengthError, Generation, GenerationRequest
+from teacher.local.server import TeacherServer
+
+MODEL = "smollm2-135m"
+
+
+def _ask(text: str, *, max_tokens: int = 12, temperature: float = 0.0, seed: int | None = None,
+         stop: list[str] | None = None) -> GenerationRequest:
+    return GenerationRequest([{"role": "user", "content": text}], max_tokens, temperature, seed,
+                             None, stop or [])
+
+
+class RecordingEngine:
+    """Answers each request with its own text after a pause; records the batches it got."""
+
+    name = "recording"
+    constrained = False
+
+    def __init__(self, max_batch: int) -> None:
+        self.max_batch = max_batch
+        self.batches: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def _answer(self, request: GenerationRequest) -> Generation:
+        text = request.messages[-1]["content"]
+        if text == "fail":
+            raise ContextLengthError("too long")
+        return Generation(text.upper(), 3, 1)
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        self.batches.append([request.messages[-1]["content"]])
+        time.sleep(0.05)
+        return self._answer(request)
+
+    def generate_many(self, requests: list[GenerationRequest]) -> list[Any]:
+        self.batches.append([r.messages[-1]["content"] for r in requests])
+        time.sleep(0.05)
+        results: list[Any] = []
+        for request in requests:
+            try:
+                results.append(self._answer(request))
+            except ContextLengthError as exc:
+                results.append(exc)
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name}
+
+    def close(self) -> None:
+        pass
+
+
+def _serve(engine: RecordingEngine, texts: list[str], stagger: float = 0.0) -> list[Any]:
+    server = TeacherServer(engine, "m")
+
+    async def one(index: int, text: str) -> Any:
+        await asyncio.sleep(stagger * index)
+        try:
+            return (await server.generate(_ask(text))).text
+        except ContextLengthError as exc:
+            return exc
+
+    async def run() -> list[Any]:
+        try:
+            return await asyncio.gather(*(one(i, t) for i, t in enumerate(texts)))
+        finally:
+            server.close()
+
+    return asyncio.run(run())
+
+
+def test_requests_sent_together_are_one_batch_and_each_gets_its_own_reply() -> None:
+    engine = RecordingEngine(max_batch=4)
+    replies = _serve(engine, ["a", "fail", "c", "d", "e", "f"])
+    assert replies[0] == "A" and isinstance(replies[1], ContextLengthError)
+    assert replies[2:] == ["C", "D", "E", "F"]
+    assert engine.batches == [["a", "fail", "c", "d"], ["e", "f"]]
+
+
+def test_a_request_arriving_during_a_batch_waits_for_the_next() -> None:
+    engine = RecordingEngine(max_batch=4)
+    assert _serve(engine, ["a", "b", "c"], stagger=0.035) == ["A", "B", "C"]
+    assert engine.batches == [["a"], ["b", "c"]]
+
+
+def test_an_engine_without_batching_answers_one_at_a_time() -> None:
+    engine = RecordingEngine(max_batch=1)
+    assert _serve(engine, ["a", "b", "c"]) == ["A", "B", "C"]
+    assert engine.batches == [["a"], ["b"], ["c"]]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    from teacher.local.cli import _weights_cache
+    from teacher.local.hf_engine import TransformersEngine
+
+    try:
+        resolved = resolve_model(MODEL)
+    except ModelNotInstalledError as exc:
+        pytest.fail(f"the local teacher test model is not installed: {exc}")
+    loaded = TransformersEngine(Path(resolved.path), threads=2,
+                                weights_cache=_weights_cache(resolved.sha256), device="cpu",
+                                precision="fp32")
+    yield loaded
+    loaded.close()
+
+
+
+@pytest.mark.model
+def test_batched_greedy_replies_equal_the_replies_one_at_a_time(engine) -> None:
+    asks = [_ask("What is the capital of France?"),
+            _ask("Count from 1 to 20, separated by commas.", max_tokens=20),
+            _ask("Name three colours.", max_tokens=6)]
+    alone = [engine.generate(ask) for ask in asks]
+    together = engine.generate_many(asks)
+    assert [g.text for g in together] == [g.text for g in alone]
+    assert [g.prompt_tokens for g in together] == [g.prompt_tokens for g in alone]
+    assert [g.completion_tokens for g in together] == [g.completion_tokens for g in alone]
+    assert together[2].completion_tokens == 6 and engine.describe()["batched_requests"] >= 3
+
+
+@pytest.mark.model
+def test_a_seeded_request_draws_the_same_whatever_shares_its_batch(engine) -> None:
+    story = _ask("Tell me a short story.", max_tokens=16, temperature=0.9, seed=7)
+    first = engine.generate_many([story, _ask("Name a fruit.")])[0]
+    second = engine.generate_many([_ask("Name three colours.", max_tokens=20), story])[1]
+    other_seed = engine.generate_many([story._replace(seed=8), _ask("Name a fruit.")])[0]
+    assert first.text == second.text and first.completion_tokens == 16
+    assert other_seed.text != first.text
+
+
+@pytest.mark.model
+def test_stop_strings_and_a_too_long_prompt_in_a_batch(engine) -> None:
+    count = _ask("Count from 1 to 20, separated by commas.", max_tokens=20, stop=["\n"])
+    huge = _ask("word " * (engine.context + 10))
+    stopped, error, fine = engine.generate_many([count, huge, _ask("Name a fruit.")])
+    assert stopped.text and "\n" not in stopped.text and stopped.completion_tokens < 20
+    assert isinstance(error, ContextLengthError)
+    assert fine.text == engine.generate(_ask("Name a fruit.")).text
