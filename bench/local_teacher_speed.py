@@ -4,9 +4,12 @@ in one run on the same machine.
 
 Prompt speed: three prompts of ~500 tokens that share no prefix, generating one token each
 (the prefix cache cannot help). Completion speed: a reply of up to ``--max-tokens`` tokens,
-less its prompt's time at the measured prompt speed. Greedy decoding, one request at a time.
+less its prompt's time at the measured prompt speed. Greedy decoding, one request at a time;
+then, for the current path, ``--batch`` sizes: that many requests in flight decoded together
+(``generate_many``), completion tokens of all of them per second of decoding.
 
-    python bench/local_teacher_speed.py [--model qwen2.5-coder-0.5b] [--max-tokens 128]
+    python bench/local_teacher_speed.py [--model qwen2.5-coder-0.5b] [--max-tokens 128] \
+        [--batch 2 4]
 """
 
 from __future__ import annotations
@@ -55,10 +58,25 @@ def measure(engine: TransformersEngine, max_tokens: int) -> tuple[float, float, 
     return prompt_rate, done.completion_tokens / spent, done.completion_tokens
 
 
+def measure_batch(engine: TransformersEngine, size: int, max_tokens: int,
+                  prompt_rate: float) -> tuple[float, int]:
+    """Completion tokens/s of ``size`` requests decoded together (their prompts' time at
+    ``prompt_rate`` taken off) and the tokens they wrote."""
+    asks = [GenerationRequest(_messages(20 + i, f"{LONG_ASK} Start with number {i + 1}."),
+                              max_tokens, 0.0, None, None, []) for i in range(size)]
+    started = time.perf_counter()
+    done = engine.generate_many(asks)
+    tokens = sum(g.completion_tokens for g in done)
+    spent = time.perf_counter() - started - sum(g.prompt_tokens for g in done) / prompt_rate
+    return tokens / spent, tokens
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--batch", type=int, nargs="*", default=[2, 4],
+                        help="requests decoded together, measured on the current path")
     args = parser.parse_args()
     resolved = resolve_model(args.model)
     rates = {}
@@ -69,9 +87,17 @@ def main() -> None:
         rates[precision] = (prompt, completion)
         print(f"{label:<16} dtype {engine.dtype:<9} threads {engine.threads}: prompt "
               f"{prompt:.1f} tokens/s, completion {completion:.1f} tokens/s ({n} tokens)")
+        if precision == "auto":
+            for size in args.batch:
+                speed, n = measure_batch(engine, size, args.max_tokens, prompt)
+                rates[f"batch {size}"] = (prompt, speed)
+                print(f"{'':<16} {size} requests decoded together: completion {speed:.1f} "
+                      f"tokens/s ({n} tokens)")
         del engine
     (p_old, c_old), (p_new, c_new) = rates["fp32"], rates["auto"]
-    print(f"ratio current / old: prompt {p_new / p_old:.2f}x, completion {c_new / c_old:.2f}x")
+    print(f"ratio current / old: prompt {p_new / p_old:.2f}x, completion {c_new / c_old:.2f}x"
+          + "".join(f", {key} {rates[key][1] / c_old:.2f}x" for key in rates
+                    if key.startswith("batch")))
 
 
 if __name__ == "__main__":
