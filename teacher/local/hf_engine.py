@@ -295,7 +295,7 @@ class TransformersEngine:
             self.batched_requests += len(rows)
         for index, (row, prefix) in rows.items():
             results[index] = self._finish(prefix, len(row.ids), row.new, row.stop)
-        return [result for result in results if result is not None]
+        return results  # type: ignore[return-value]  # every slot is filled above
 
     def generate(self, request: GenerationRequest) -> Generation:
         """Generate greedily (temperature 0) or by sampling; see ``Engine.generate``."""

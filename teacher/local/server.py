@@ -76,10 +76,10 @@ class TeacherServer:
                 continue
             requests = [request for request, _ in batch]
             try:
-                if len(batch) == 1:
+                if size == 1:
                     call = functools.partial(self.engine.generate, requests[0])
                     results: list[Any] = [await loop.run_in_executor(self._executor, call)]
-                else:
+                else:  # generate_many takes a lone request too
                     many = functools.partial(self.engine.generate_many, requests)  # type: ignore[attr-defined]
                     results = await loop.run_in_executor(self._executor, many)
             except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
