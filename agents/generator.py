@@ -23,8 +23,15 @@ from pydantic import BaseModel, Field, field_validator
 
 from agents.labeler import Entity
 from agents.registry import AgentRole, register
-from prompts import render_messages
-from prompts.formatting import delimit, escape_data, example_views, format_samples, truncate
+from prompts import has_template, render_messages
+from prompts.formatting import (
+    delimit,
+    escape_data,
+    example_views,
+    format_samples,
+    plain_description,
+    truncate,
+)
 from samples.align import align_entities, canonical_type, tokenize
 from samples.drops import MAX_WORDS, make_drop, reply_error_drop
 from samples.texts import fit_sentences, length_problem, prompt_copy, prompt_words
@@ -51,6 +58,18 @@ class Texts(BaseModel):
     def _strip_placeholders(cls, texts: list[str]) -> list[str]:
         """Drop a leading schema placeholder such as ``<string>`` that small models copy."""
         return [_PLACEHOLDER.sub("", text) for text in texts]
+
+
+class Text(BaseModel):
+    """One new text (a compact one-text call)."""
+
+    text: str = ""
+
+    @field_validator("text")
+    @classmethod
+    def _strip_placeholder(cls, text: str) -> str:
+        """Drop a leading schema placeholder such as ``<string>`` that small models copy."""
+        return _PLACEHOLDER.sub("", text)
 
 
 class NerSample(BaseModel):
@@ -143,7 +162,7 @@ class _Variant:
     role: str
     template: str  # the prompt, less its "_<kind>" suffix
     schemas: Mapping[str, type[BaseModel]]  # the reply schema by task kind
-    items: str  # the reply field that lists the texts or samples
+    items: str  # the reply field that holds the texts or samples (a list, or one text)
     noun: str  # one item, in a retry message
     retry: str  # the end of a retry message ({n}, {max_words})
     read: Callable[[TaskSpec, Any, int, str, dict[str, Any]], Reading]
@@ -154,10 +173,32 @@ PLAIN = _Variant(
     ". Write {n} new non-empty texts of at most {max_words} words each, "
     "not copied from this conversation.", _read_text,
 )
+COMPACT = _Variant(
+    ROLE, "generator", {"ner": Text, "cls": Text}, "text", "text",
+    ". Write one new non-empty text of at most {max_words} words, "
+    "not copied from this conversation.", _read_text,
+)
 JOINT = _Variant(
     JOINT_ROLE, "joint_generator", {"ner": NerSamples, "cls": ClsSamples}, "samples", "sample",
     ". Write {n} labelled samples as asked.", _read_labelled,
 )
+
+
+def _items(variant: _Variant, reply: Any) -> list[Any]:
+    """The texts or samples of a reply, as a list."""
+    value = getattr(reply, variant.items)
+    return value if isinstance(value, list) else [value]
+
+
+def _variant(task: TaskSpec, n: int, joint: bool, compact: bool) -> tuple[_Variant, str]:
+    """The reply variant and template of a call: joint, compact (a one-text call with compact
+    prompts, where the task kind has a compact template) or plain."""
+    if joint:
+        return JOINT, f"{JOINT.template}_{task.kind}"
+    name = f"{COMPACT.template}_{task.kind}_compact"
+    if compact and n == 1 and has_template(name):
+        return COMPACT, name
+    return PLAIN, f"{PLAIN.template}_{task.kind}"
 
 
 def request_hint(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance,
@@ -215,6 +256,8 @@ def generation_request(
         topic=topic,
         focus=focus,
         seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
+        type_notes=[plain_description(task.label_descriptions.get(label, "")) or label
+                    for label in target or target_labels(task, analysis, stance)],
     )
 
     return messages, meta, max_words
@@ -237,14 +280,16 @@ async def generate(
     temperature: float | None = None,
     max_history_chars: int = 2000,
     joint: bool = False,
+    compact: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Write up to ``n`` texts in one LLM call (``joint``: write and label them); classification
     calls target ``intended_label``, NER calls the entity types ``target`` (default:
     :func:`target_labels` of the stance).
 
     ``history`` (the review history, last ``max_history_chars`` shown) tells the generator what
-    earlier rounds produced; ``call`` picks a different topic hint per call so that concurrent
-    calls with the same stance ask for different texts.
+    earlier rounds produced; ``compact`` (with ``n == 1``) asks with the short prompt for small
+    models, which shows no history, analysis JSON or examples; ``call`` picks a different
+    topic hint per call so that concurrent calls with the same stance ask for different texts.
 
     Returns:
         ``(samples, dropped)``: samples ``{"text", "stance", "intended_label", "call",
@@ -258,9 +303,9 @@ async def generate(
         raise ValueError(f"n must be >= 1, got {n}")
     if stance not in ("easy", "hard", "plain"):
         raise ValueError(f"stance must be 'easy', 'hard' or 'plain', not {stance!r}")
-    variant = JOINT if joint else PLAIN
+    variant, template = _variant(task, n, joint, compact)
     messages, meta, max_words = generation_request(
-        f"{variant.template}_{task.kind}", task, analysis, stance=stance, n=n,
+        template, task, analysis, stance=stance, n=n,
         round_no=round_no, call=call, intended_label=intended_label, seeds=seeds,
         history=history, max_history_chars=max_history_chars, target=target,
     )
@@ -271,7 +316,7 @@ async def generate(
         return variant.read(task, item, max_words, prompt, meta)
 
     def check(reply: Any) -> None:
-        items = getattr(reply, variant.items)
+        items = _items(variant, reply)
         problems = [f"{variant.noun} {i}: {p[1]}" for i, item in enumerate(items)
                     if (p := read(item)[1])]
         if not items or 2 * len(problems) > len(items):
@@ -292,7 +337,7 @@ async def generate(
     except LLMReplyError as error:
         return [], [reply_error_drop(error, role=variant.role, sample=meta)]
     samples, dropped = [], []
-    for item in getattr(reply, variant.items)[:n]:
+    for item in _items(variant, reply)[:n]:
         sample, problem = read(item)
         if problem:
             dropped.append(make_drop(*problem, role=variant.role, sample=sample))
@@ -309,7 +354,8 @@ async def generate_labelled(
     return await generate(client, task, analysis, joint=True, **request)
 
 
-register(AgentRole(ROLE, generate, (Texts,), (f"{ROLE}_ner", f"{ROLE}_cls"),
+register(AgentRole(ROLE, generate, (Texts, Text),
+                   (f"{ROLE}_ner", f"{ROLE}_cls", f"{ROLE}_ner_compact"),
                    "writes easy or hard plain texts aimed at the student's weaknesses"))
 register(AgentRole(JOINT_ROLE, generate_labelled, (NerSamples, ClsSamples),
                    ("joint_generator_ner", "joint_generator_cls"),

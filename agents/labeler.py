@@ -7,6 +7,7 @@ aligned to IOB2 tags (``samples.align``), since models get spans right far more 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -14,10 +15,17 @@ from pydantic import BaseModel, Field
 from agents.registry import AgentRole, register
 from prompts import render_messages
 from prompts.formatting import delimit, example_views, format_samples
-from samples.align import align_entities, canonical_type, tokenize
+from samples.align import (
+    align_entities,
+    canonical_type,
+    entities_from_tags,
+    find_spans,
+    tokenize,
+)
 from samples.drops import make_drop, reply_error_drop
 from tasks.spec import TaskSpec
 from teacher import Emit, LLMReplyError, TeacherClient
+from teacher.events import emit_event
 
 ROLE = "labeler"
 MAX_SEEDS = 3
@@ -52,10 +60,15 @@ async def label(
     seeds: Sequence[Mapping[str, Any]] = (),
     emit: Emit | None = None,
     temperature: float | None = None,
+    compact: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Label ``sample["text"]`` (other keys, e.g. stance and intended_label, are carried over).
 
-    ``temperature`` overrides the client's for this call (the loop labels greedily).
+    ``temperature`` overrides the client's for this call (the loop labels greedily);
+    ``compact`` (a small model) caps an NER reply at :func:`ner_reply_cap` tokens (one that
+    loops, repeating entities, is cut off early) and leaves out entities outside the task
+    instead of failing the reply (see ``_Scope``; each left-out list is an
+    ``entities_left_out`` trace event).
 
     Returns:
         ``([example], [])`` or ``([], [drop])``. NER example: ``{..., "text", "tokens",
@@ -77,13 +90,62 @@ async def label(
     )
     try:
         if task.kind == "ner":
+            scope = _Scope(task, names_capitalised(seeds), compact)
             example = await _label_ner(client, task, messages, tokens, round_no, emit,
-                                       temperature)
+                                       temperature, scope)
         else:
             example = await _label_cls(client, task, messages, round_no, emit, temperature)
     except LLMReplyError as error:
         return [], [reply_error_drop(error, role=ROLE, sample=sample)]
     return [{**sample, "text": text, **example}], []
+
+
+def ner_reply_cap(text: str) -> int:
+    """Completion tokens an NER label reply for ``text`` needs at most: the sentence copied
+    (about 4 characters a token) and a dozen entities, with room to spare."""
+    return 192 + len(text) // 2
+
+
+def names_capitalised(seeds: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the seed examples mark only capitalised names (a proper-name task such as
+    CoNLL-2003: a span without a capital letter is then never an entity of the task)."""
+    spans = [e["text"] for seed in seeds
+             for e in entities_from_tags(seed.get("tokens") or [], seed.get("tags") or [])]
+    return bool(spans) and all(any(c.isupper() for c in span) for span in spans)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What an NER label reply may hold. ``compact`` (a small model): entities outside the task
+    (a type it does not have, or, where ``capitalised``, a span without a capital letter) and
+    entities that are not in the sentence are left out instead of failing the reply, as long as
+    one listed entity is in it (a reply none of whose entities is in the sentence labelled some
+    other text, and still fails); the reply is capped at ``ner_reply_cap`` tokens."""
+
+    task: TaskSpec
+    capitalised: bool
+    compact: bool
+
+    def split(self, tokens: list[str], entities: list[dict[str, Any]]
+              ) -> tuple[list[dict[str, Any]], list[Any]]:
+        """``(entities to align, entities left out)``."""
+        if not self.compact:
+            return entities, []
+        keep, out, missing = [], [], []
+        for entity in entities:
+            text = str(entity.get("text") or "")
+            spans = find_spans(tokens, text) if text.strip() else []
+            if canonical_type(entity.get("type"), self.task.labels) is None or (
+                    self.capitalised and spans and not any(  # as written in the sentence
+                        c.isupper() for a, b in spans for c in "".join(tokens[a:b]))):
+                out.append(entity)
+            elif text.strip() and not spans:
+                missing.append(entity)
+            else:
+                keep.append(entity)
+        if missing and not keep:  # fails in align_entities, naming what is not in the text
+            return missing, out
+        return keep, out + missing
 
 
 async def _label_ner(
@@ -94,16 +156,23 @@ async def _label_ner(
     round_no: int,
     emit: Emit | None,
     temperature: float | None,
+    scope: _Scope,
 ) -> dict[str, Any]:
     def align(reply: NerLabels) -> tuple[list[str], list[dict[str, str]]]:
-        return align_entities(tokens, [e.model_dump() for e in reply.entities], task.labels)
+        keep, _ = scope.split(tokens, [e.model_dump() for e in reply.entities])
+        return align_entities(tokens, keep, task.labels)
 
     def check(reply: NerLabels) -> None:
         align(reply)
 
     reply = await client.ask(ROLE, messages, NerLabels, round_no=round_no, check=check, emit=emit,
-                             temperature=temperature)
+                             temperature=temperature,
+                             max_tokens=ner_reply_cap(" ".join(tokens)) if scope.compact else None)
     tags, entities = align(reply)
+    _, left_out = scope.split(tokens, [e.model_dump() for e in reply.entities])
+    if left_out:
+        emit_event(emit, {"event": "entities_left_out", "role": ROLE, "round": round_no,
+                          "text": " ".join(tokens), "entities": left_out})
     return {"tokens": tokens, "tags": tags, "entities": entities}
 
 

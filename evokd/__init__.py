@@ -45,7 +45,7 @@ def distill(task: str | os.PathLike[str] | None = None, **settings: Any) -> Dist
     a stopped run (no task needed)."""
     import main
     from evokd.settings import api_flags
-    from graph.config import setting_classes
+    from graph.config import LOCAL_PRESET, setting_classes
 
     if "seeds" in settings:
         raise UserError("distill runs one seed; call it once per seed (seed=N)")
@@ -54,7 +54,7 @@ def distill(task: str | os.PathLike[str] | None = None, **settings: Any) -> Dist
     parser = main.build_parser()
     parser.raise_errors = True
     task_flag = [] if task is None else ["--task", os.fspath(task)]
-    args = parser.parse_args(task_flag + api_flags(settings, setting_classes()))
+    args = parser.parse_args(task_flag + api_flags(settings, setting_classes(), LOCAL_PRESET))
     config, data = main.prepare(args)
     result = main.run_once(args, config, data)
     best = max(result.metrics, key=lambda r: (r["dev_f1"], -r["round"]))

@@ -41,14 +41,24 @@ def _is_switch(f: dataclasses.Field[Any]) -> bool:
     return isinstance(f.default, bool)
 
 
+def preset_switches(cls: type, preset: Mapping[str, Any]) -> Iterator[tuple[str, Any, str]]:
+    """``(flag, field, help)`` of the flag that undoes a switch the preset flips (the local
+    preset's ``llm_critic=False`` gets ``--llm-critic`` beside ``--no-llm-critic``)."""
+    for f in flag_fields(cls):
+        if _is_switch(f) and f.name in preset and preset[f.name] != f.default:
+            kebab = f.name.replace("_", "-")
+            flag = f"--{kebab}" if f.default else f"--no-{kebab}"
+            yield flag, f, f"undo the local preset's `{flag_name(f)}`"
+
+
 def _shown(f: dataclasses.Field[Any], preset: Mapping[str, Any]) -> str:
     """The default as the docs show it (with the preset's value in brackets)."""
     shown = f.metadata["shown_default"]
     if shown is None:
         shown = "" if _is_switch(f) else ("none" if f.default is None else str(f.default))
     if f.name in preset:
-        shown += f" (local: {preset[f.name]})"
-    return shown
+        shown += " (local: set)" if _is_switch(f) else f" (local: {preset[f.name]})"
+    return shown.strip()
 
 
 def add_flags(parser: argparse.ArgumentParser, cls: type,
@@ -69,6 +79,9 @@ def add_flags(parser: argparse.ArgumentParser, cls: type,
             parser.add_argument(flag_name(f), dest=f.name, default=default,
                                 type=meta["parse"], choices=meta["choices"],
                                 metavar=meta["metavar"], help=text)
+    for flag, f, text in preset_switches(cls, preset):
+        parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS if absent else f.default,
+                            action="store_true" if f.default else "store_false", help=text)
 
 
 def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
@@ -77,13 +90,16 @@ def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k in names}
 
 
-def api_flags(settings: Mapping[str, Any], classes: tuple[type, ...]) -> list[str]:
+def api_flags(settings: Mapping[str, Any], classes: tuple[type, ...],
+              preset: Mapping[str, Any] = {}) -> list[str]:  # noqa: B006
     """Command-line words for keyword settings of the Python API: ``cache=False`` ->
     ``--no-cache``, ``reviewer=True`` -> ``--reviewer``, ``rounds=2`` -> ``--rounds 2``,
     ``seeds=[1, 2]`` -> ``--seeds 1,2`` (``no_cache=True`` works too); ``None`` leaves a
-    setting at its default. A name that is no setting becomes an unknown flag, which the
-    parser reports."""
+    setting at its default (a switch the ``preset`` flips gets its undo flag, e.g.
+    ``llm_critic=True`` -> ``--llm-critic``). A name that is no setting becomes an unknown
+    flag, which the parser reports."""
     fields = {f.name: f for cls in classes for f in flag_fields(cls)}
+    undo = {f.name: flag for cls in classes for flag, f, _ in preset_switches(cls, preset)}
     argv: list[str] = []
     for name, value in settings.items():
         f = fields.get(name)
@@ -92,6 +108,8 @@ def api_flags(settings: Mapping[str, Any], classes: tuple[type, ...]) -> list[st
         if f is not None and _is_switch(f):
             if bool(value) != f.default:
                 argv.append(flag_name(f))
+            elif name in undo:
+                argv.append(undo[name])
             continue
         argv.append("--" + name.replace("_", "-"))
         if value is True:  # a switch by its flag's name: no_cache=True
@@ -114,6 +132,8 @@ def flag_table(classes: tuple[type, ...], preset: Mapping[str, Any] = {}) -> str
                     else f.name.upper()))
             flag = f"`{flag_name(f)}{metavar}`".replace("|", "\\|")
             rows.append(f"| {flag} | {_shown(f, preset)} | {f.metadata['help']} |")
+            rows += [f"| `{undo}` |  | {text} |" for undo, g, text
+                     in preset_switches(cls, preset) if g is f]
     return "\n".join(rows) + "\n"
 
 
@@ -124,4 +144,4 @@ def defaults(cls: type) -> dict[str, Any]:
 
 
 __all__ = ["add_flags", "api_flags", "defaults", "flag_fields", "flag_name", "flag_table",
-           "given", "setting"]
+           "given", "preset_switches", "setting"]

@@ -110,6 +110,8 @@ class RecordingTeacher:
                     "weak_labels": labels[:1], "patterns": ["names at the start of a "
                                                             "sentence", "multi-word names"]}
         if role == "generator":
+            if "text" in schema.model_fields:  # a compact one-text call
+                return {"text": self._texts(1)[0]}
             found = _COUNT.search(text)
             return {"texts": self._texts(int(found.group(1)) if found else 4)}
         if role == "labeler":
@@ -171,6 +173,7 @@ async def _estimate(config: RunConfig, spec: TaskSpec, seed_set: list[Example],
                           require_teacher=lambda: teacher,
                           progress=ProgressDisplay(enabled=False))
     feedback, history, notes = _all_wrong(spec, seed_set), [], {}
+    compact = config.prompts == "compact"
     for round_no in range(1, config.rounds + 1):
         notes.update(await run_stage(ctx, "round_start",
                                      {"round": round_no - 1, "history": history, "notes": notes}))
@@ -184,10 +187,11 @@ async def _estimate(config: RunConfig, spec: TaskSpec, seed_set: list[Example],
         written = await asyncio.gather(*(generate(
             teacher, spec, job["analysis"], stance=job["stance"], n=job["n"], round_no=round_no,
             call=job["call"], intended_label=job["intended_label"], target=job.get("target"),
-            seeds=seed_set, history=job["history"]) for job in jobs))
+            seeds=seed_set, history=job["history"], compact=compact) for job in jobs))
         texts = [sample for samples, _ in written for sample in samples]
         labelled = await asyncio.gather(*(label(teacher, spec, sample, round_no=round_no,
-                                                seeds=seed_set) for sample in texts))
+                                                seeds=seed_set, compact=compact)
+                                          for sample in texts))
         kept, _ = await criticize(teacher, spec, [x for done, _ in labelled for x in done],
                                   round_no=round_no, seeds=seed_set, use_llm=config.llm_critic,
                                   rules=config.critic, batch_size=config.critic_batch)

@@ -167,7 +167,7 @@ async def generator(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
             round_no=job["round"], call=job["call"], intended_label=job["intended_label"],
             target=job.get("target"), seeds=ctx.seed_set, history=job["history"],
             emit=runtime.stream_writer,
-            temperature=ctx.config.temperature,
+            temperature=ctx.config.temperature, compact=ctx.config.prompts == "compact",
         )
     except BudgetExhausted:
         return {"stop_reason": "token budget spent"}
@@ -194,7 +194,7 @@ async def labeler(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
         examples, dropped = await label(
             ctx.require_teacher(), ctx.spec, job["sample"], round_no=job["round"],
             seeds=ctx.seed_set, emit=runtime.stream_writer,
-            temperature=ctx.config.judge_temperature,
+            temperature=ctx.config.judge_temperature, compact=ctx.config.prompts == "compact",
         )
     except BudgetExhausted:
         return {"stop_reason": "token budget spent"}

@@ -12,7 +12,14 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, nodes
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    nodes,
+)
 
 PROMPT_DIR = Path(__file__).resolve().parent
 _EXTRA_DIRS: list[Path] = []  # prompt folders of roles that live outside this package
@@ -54,6 +61,15 @@ def _bases(name: str) -> tuple[Template, ...]:
         return ()
     base = _template(extends.template.value)
     return (base, *_bases(base.name or ""))
+
+
+def has_template(name: str) -> bool:
+    """Whether template ``name`` (``"generator_ner_compact"`` or with ``.j2``) exists."""
+    try:
+        _template(name)
+    except TemplateNotFound:
+        return False
+    return True
 
 
 def render(name: str, **ctx: Any) -> str:

@@ -31,6 +31,12 @@ def has_delimiter_tag(text: str) -> bool:
     return _TAG_LIKE.search(text) is not None
 
 
+def plain_description(description: str) -> str:
+    """A label description without its examples (``"locations: cities, e.g. 'Paris'"`` ->
+    ``"locations: cities"``): a small model copies example names into every text."""
+    return re.split(r",?\s*\(?\b(?:e\.g\.|for example|such as)", description, maxsplit=1)[0].strip()
+
+
 def truncate(text: str, max_chars: int) -> str:
     """``text`` cut to at most ``max_chars`` characters (an ellipsis marks the cut)."""
     if len(text) <= max_chars:

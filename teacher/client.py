@@ -87,6 +87,7 @@ class TeacherClient:
         emit: Emit | None = None,
         temperature: float | None = None,
         call_key: str = "",
+        max_tokens: int | None = None,
     ) -> T:
         """Ask for one reply that parses into ``schema`` and passes ``check``.
 
@@ -101,6 +102,8 @@ class TeacherClient:
             call_key: makes otherwise identical requests distinct in the cache, and gives
                 each call its own sampling seed (derived from ``settings.seed``) so that
                 similar prompts in different calls do not draw the same sample.
+            max_tokens: a lower completion cap than ``settings.max_tokens`` for this call (a
+                reply of known size: a degenerate, repeating one is cut off early).
 
         Raises:
             LLMReplyError: no valid reply after ``validation_retries`` extra attempts, or the
@@ -126,7 +129,7 @@ class TeacherClient:
                     started = time.perf_counter()
                     try:
                         reply = await self._fetch(
-                            role, round_no, convo, schema, temperature, call_key
+                            role, round_no, convo, schema, temperature, call_key, max_tokens
                         )
                     except BudgetExhausted:
                         raise
@@ -182,14 +185,16 @@ class TeacherClient:
         schema: type[BaseModel],
         temperature: float | None,
         call_key: str,
+        max_tokens: int | None = None,
     ) -> Reply:
         """One reply for ``convo``: from the cache, else from the server (then cached)."""
         s = self.settings
         temp = s.temperature if temperature is None else temperature
         seed = call_seed(s.seed, call_key)
+        cap = s.max_tokens if max_tokens is None else max(1, min(max_tokens, s.max_tokens))
         params = {
             "temperature": temp,
-            "max_tokens": s.max_tokens,
+            "max_tokens": cap,
             "seed": seed,
             "method": s.structured_method,
             "call_key": call_key,
@@ -206,6 +211,8 @@ class TeacherClient:
             )
         semaphore, models = self._resources()
         kwargs = {**transport.structured_kwargs(schema, s.structured_method), "temperature": temp}
+        if cap != s.max_tokens:
+            kwargs["max_tokens"] = cap
         if seed is not None:
             kwargs["seed"] = seed
         lc_messages = transport.to_langchain(convo)

@@ -11,7 +11,7 @@ import pytest
 from agents.analyst import analyze
 from agents.critic import criticize
 from agents.generator import generate
-from agents.labeler import label
+from agents.labeler import label, names_capitalised, ner_reply_cap
 from fakes.openai_server import FakeOpenAI
 from fakes.replies import Script
 from samples.rules import text_key
@@ -132,6 +132,35 @@ async def test_generator_ner(client_for: MakeClient) -> None:
     assert "entity of the type(s) ORG" in prompt and '<example index="0">' in prompt
 
 
+async def test_generator_compact_one_text_call(client_for: MakeClient) -> None:
+    client, server = client_for(Script(default=json.dumps({"text": "Nokia sued Siemens."})))
+    analysis = {"summary": "weak at ORG", "weak_labels": ["ORG"], "patterns": ["short names"]}
+    samples, dropped = await generate(client, NER, analysis, stance="hard", n=1, round_no=1,
+                                      call=0, seeds=[SEED], history="round 1: kept 3",
+                                      compact=True)
+    assert [s["text"] for s in samples] == ["Nokia sued Siemens."] and not dropped
+    prompt = user_text(server.requests[0])
+    assert "Write one new sentence" in prompt and "1) organisations." in prompt
+    assert "hard case for a name tagger: short names" in prompt
+    # the compact prompt shows no examples, analysis JSON or history
+    assert "<example" not in prompt and "<analysis" not in prompt and "round 1" not in prompt
+    # calls of several texts keep the full prompt and its list reply
+    client, server = client_for(Script(default=json.dumps({"texts": ["A.", "B."]})))
+    samples, _ = await generate(client, NER, analysis, stance="hard", n=2, round_no=1,
+                                seeds=[SEED], compact=True)
+    assert len(samples) == 2 and '<example index="0">' in user_text(server.requests[0])
+
+
+async def test_generator_compact_empty_text_is_retried(client_for: MakeClient) -> None:
+    script = (Script().on("Write one new sentence", json.dumps({"text": ""}), times=1)
+              .on(CORRECTION, json.dumps({"text": "Anna Berg left Oslo."})))
+    client, server = client_for(script)
+    samples, dropped = await generate(client, NER, {}, stance="easy", n=1, round_no=1,
+                                      compact=True)
+    assert [s["text"] for s in samples] == ["Anna Berg left Oslo."] and not dropped
+    assert server.calls == 2
+
+
 def test_fit_sentences_keeps_the_leading_sentences_under_the_cap() -> None:
     first = "Mr. Smith met Dr. J. Jones of the U.S. team in London ."
     run_on = f"{first} Then he flew home . It " + " ".join(["rained"] * 40)
@@ -200,6 +229,57 @@ async def test_labeler_ner_retries_with_feedback(client_for: MakeClient) -> None
         }
     ]
     assert '"Bill Gates" (PER) does not occur' in server.requests[1]["messages"][-1]["content"]
+
+
+async def test_labeler_compact_caps_the_reply(client_for: MakeClient) -> None:
+    reply = {"sentence": "x", "entities": [{"text": "CNN", "type": "ORG"}]}
+    client, server = client_for(Script(default=json.dumps(reply)))
+    item = {"text": "Steve Jobs joined CNN in 1996.", "stance": "easy", "call": 0}
+    await label(client, NER, item, round_no=1)
+    await label(client, NER, {**item, "text": "CNN hired Bob ."}, round_no=1, compact=True)
+    default, capped = (r.get("max_completion_tokens", r.get("max_tokens"))
+                       for r in server.requests)
+    assert capped == ner_reply_cap("CNN hired Bob .") < client.settings.max_tokens
+    assert default in (None, client.settings.max_tokens)  # the model's own limit
+
+
+async def test_labeler_compact_leaves_out_entities_outside_the_task(
+    client_for: MakeClient,
+) -> None:
+    reply = {"sentence": "x", "entities": [
+        {"text": "Steve Jobs", "type": "PER"}, {"text": "1996", "type": "DATE"},
+        {"text": "Union Leaders", "type": "ORG"}, {"text": "CNN", "type": "ORG"},
+        {"text": "Apple", "type": "ORG"}]}
+    client, server = client_for(Script(default=json.dumps(reply)))
+    item = {"text": "Steve Jobs joined CNN and union leaders in 1996."}
+    events: list[dict[str, Any]] = []
+    kept, dropped = await label(client, NER, item, round_no=1, seeds=[SEED], compact=True,
+                                emit=events.append)
+    assert not dropped and server.calls == 1
+    assert kept[0]["entities"] == [{"text": "Steve Jobs", "type": "PER"},
+                                   {"text": "CNN", "type": "ORG"}]
+    [left_out] = [e for e in events if e["event"] == "entities_left_out"]
+    # "Union Leaders" is lower case in the sentence
+    assert [e["text"] for e in left_out["entities"]] == ["1996", "Union Leaders", "Apple"]
+    # none of the listed entities is in the sentence: the reply labelled another text
+    elsewhere = {"sentence": "x", "entities": [{"text": "Apple", "type": "ORG"}]}
+    client, server = client_for(Script(default=json.dumps(elsewhere)))
+    kept, dropped = await label(client, NER, item, round_no=1, seeds=[SEED], compact=True)
+    assert not kept and '"Apple" (ORG) does not occur' in dropped[0]["detail"]
+    client, server = client_for(Script(default=json.dumps(reply)))
+    # a lower-case entity in the seeds: not a proper-name task, so "union leaders" stays
+    lower_seed = {"tokens": ["the", "flu", "spread"], "tags": ["O", "B-MISC", "O"]}
+    kept, _ = await label(client, NER, item, round_no=1, seeds=[SEED, lower_seed], compact=True)
+    assert {"text": "union leaders", "type": "ORG"} in kept[0]["entities"]
+    # full prompts: the unknown type fails the reply, and the labeler asks again
+    kept, dropped = await label(client, NER, item, round_no=1, seeds=[SEED])
+    assert not kept and dropped[0]["reason"] == "malformed_reply"
+
+
+def test_names_capitalised() -> None:
+    assert names_capitalised([SEED])
+    assert not names_capitalised([])
+    assert not names_capitalised([{"tokens": ["aspirin"], "tags": ["B-MISC"]}])
 
 
 async def test_labeler_cls_and_injection_stays_delimited(client_for: MakeClient) -> None:

@@ -178,13 +178,17 @@ def test_the_local_teacher_gets_its_own_defaults_and_flags_win(
     remote = main.config_from_args(main.build_parser().parse_args(
         [*base, "--base-url", "http://127.0.0.1:9/v1"]))
     assert (local.teacher, remote.teacher) == ("local", "openai")
-    assert (local.rounds, local.samples_per_round, local.texts_per_call,
-            local.critic_batch, local.max_concurrency) == (2, 8, 4, 1, 2)
+    assert (local.texts_per_call, local.llm_critic, local.prompts,
+            local.max_concurrency) == (1, False, "compact", 4)
     assert (remote.rounds, remote.samples_per_round, remote.texts_per_call,
-            remote.critic_batch, remote.max_concurrency) == (3, 16, 4, 8, 8)
+            remote.llm_critic, remote.prompts, remote.max_concurrency) == (
+                3, 16, 4, True, "full", 8)
     chosen = main.config_from_args(main.build_parser().parse_args(
-        [*base, "--texts-per-call", "3", "--critic-batch", "2"]))
-    assert (chosen.texts_per_call, chosen.critic_batch) == (3, 2)
+        [*base, "--texts-per-call", "3", "--critic-batch", "2", "--prompts", "full"]))
+    assert (chosen.texts_per_call, chosen.critic_batch, chosen.prompts) == (3, 2, "full")
+    assert chosen.llm_critic is False
+    back = main.config_from_args(main.build_parser().parse_args([*base, "--llm-critic"]))
+    assert back.llm_critic is True and back.prompts == "compact"  # undoes that preset switch
 
 
 @pytest.mark.parametrize("flags, named", [

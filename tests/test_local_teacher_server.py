@@ -210,6 +210,16 @@ async def test_json_that_stays_invalid_is_returned_raw(serve):
     assert body["evokd"] == {"attempts": 2, "json_valid": False}
 
 
+async def test_json_cut_off_at_max_tokens_is_not_retried(serve):
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "N", "schema": schema}}
+    srv = await serve(['{"n": [1, 1, 1, 1, 1, 1', '{"n": 3}'])
+    status, body = await srv.post(chat(response_format=fmt, max_tokens=6))
+    assert status == 200 and len(srv.engine.calls) == 1  # a retry would be cut off as well
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["evokd"] == {"attempts": 1, "json_valid": False}
+
+
 class City(BaseModel):
     """A city and its country."""
 

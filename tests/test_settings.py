@@ -69,6 +69,19 @@ def test_local_preset_is_data_and_flags_win_over_it() -> None:
     assert mine.critic_batch == 4 and mine.max_concurrency == LOCAL_PRESET["max_concurrency"]
 
 
+def test_a_switch_the_local_preset_flips_can_be_undone() -> None:
+    base = [a for a in BASE if a not in ("--rounds", "0")]
+    classes = setting_classes()
+    assert api_flags({"llm_critic": True}, classes, LOCAL_PRESET) == ["--llm-critic"]
+    assert api_flags({"llm_critic": True}, classes) == []
+    assert api_flags({"llm_critic": False}, classes, LOCAL_PRESET) == ["--no-llm-critic"]
+    parse = main.build_parser().parse_args
+    on = main.config_from_args(parse([*base, "--teacher", "local", "--llm-critic"]))
+    off = main.config_from_args(parse([*base, "--teacher", "local"]))
+    assert (on.llm_critic, off.llm_critic) == (True, False)
+    assert "--llm-critic" in flags_markdown()
+
+
 def test_api_keywords_become_the_same_flags() -> None:
     assert api_flags({"cache": False, "reviewer": True, "easy": True, "rounds": 2,
                       "seeds": [1, 2], "no_history": True, "student": None},

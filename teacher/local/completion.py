@@ -2,7 +2,8 @@
 
 JSON and function calls put the schema in the prompt, pass it to the engine (which enforces it
 when it can), cut the first balanced JSON object out of the reply, check it and retry once with
-the error fed back. A reply that still fails is returned as-is for the client to judge.
+the error fed back (not after a reply cut off at max_tokens, which a retry would repeat). A
+reply that still fails is returned as-is for the client to judge.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ async def _json_reply(
     req: ChatRequest, generate: GenerateFn, messages: list[dict[str, str]],
     schema: dict[str, Any], usage: _Usage, check: Check | None = None,
 ) -> tuple[dict[str, Any] | None, str, bool]:
-    """Generate until a JSON object fits ``schema`` (one retry). Returns (obj, raw, truncated)."""
+    """Generate until a JSON object fits ``schema`` (one retry, not after a reply cut off at
+    ``max_tokens``). Returns (obj, raw, truncated)."""
     raw, truncated = "", False
     for _ in range(JSON_ATTEMPTS):
         gen = await generate(_request(req, messages, schema))
@@ -73,6 +75,8 @@ async def _json_reply(
             error = "; ".join(errors[:5])
         except JSONReplyError as exc:
             error = str(exc)
+        if truncated:  # a reply cut off at max_tokens (often a loop): a retry would be cut too
+            break
         messages = [*messages, {"role": "assistant", "content": raw},
                     {"role": "user", "content": f"That reply is not usable: {error}. Reply again "
                      "with only the corrected JSON object."}]
