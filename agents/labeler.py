@@ -90,7 +90,7 @@ async def label(
     )
     try:
         if task.kind == "ner":
-            scope = _Scope(task, names_capitalised(seeds), compact)
+            scope = _Scope(task, compact and names_capitalised(seeds), compact)
             example = await _label_ner(client, task, messages, tokens, round_no, emit,
                                        temperature, scope)
         else:
@@ -168,8 +168,8 @@ async def _label_ner(
     reply = await client.ask(ROLE, messages, NerLabels, round_no=round_no, check=check, emit=emit,
                              temperature=temperature,
                              max_tokens=ner_reply_cap(" ".join(tokens)) if scope.compact else None)
-    tags, entities = align(reply)
-    _, left_out = scope.split(tokens, [e.model_dump() for e in reply.entities])
+    keep, left_out = scope.split(tokens, [e.model_dump() for e in reply.entities])
+    tags, entities = align_entities(tokens, keep, task.labels)
     if left_out:
         emit_event(emit, {"event": "entities_left_out", "role": ROLE, "round": round_no,
                           "text": " ".join(tokens), "entities": left_out})
