@@ -97,6 +97,7 @@ async def open_teacher(
         record_info(run_dir, "teacher_info", {**info, **settings.public_dict()})
         cache = ResponseCache(default_cache_path()) if config.cache else None
         client = TeacherClient(settings, cache)
+        client.record = run_dir.append_trace  # on disk before a checkpoint can hold the reply
         stack.push_async_callback(client.aclose)
         yield client
 
@@ -158,8 +159,9 @@ async def run_loop(
                     context=context, stream_mode=["updates", "custom"], durability="sync",
                 ):
                     if mode == "custom":
-                        run_dir.append_trace(chunk)
-                        if chunk.get("event") == "llm_call" and teacher is not None:
+                        if chunk.get("event") != "llm_call":  # the teacher recorded those
+                            run_dir.append_trace(chunk)
+                        elif teacher is not None:
                             progress.llm_event(chunk, teacher.in_flight)
                         continue
                     for node, update in chunk.items():

@@ -23,7 +23,7 @@ import asyncio
 import time
 import zlib
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
 from pydantic import BaseModel
@@ -62,6 +62,8 @@ class TeacherClient:
         ledger: tokens and calls so far, per role and round.
         budget: the hard token budget (spent plus reserved by calls in flight).
         in_flight: requests being sent right now (for progress displays).
+        record: when set, receives every ``llm_call`` event before the reply reaches its
+            caller (the run's trace: a call whose result a checkpoint holds is on disk).
     """
 
     def __init__(self, settings: TeacherSettings, cache: ResponseCache | None = None) -> None:
@@ -72,6 +74,7 @@ class TeacherClient:
         self.pacer = Pacer(settings.rpm, settings.tpm, window_s=settings.rate_window_s,
                            concurrency=settings.max_concurrency)
         self.in_flight = 0
+        self.record: Emit | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._models: transport.ModelPool | None = None
@@ -134,22 +137,27 @@ class TeacherClient:
                     except BudgetExhausted:
                         raise
                     except (TeacherError, InvalidReply) as exc:
-                        emit_event(emit, failure_event(event, exc, time.perf_counter() - started))
+                        self._report(emit, failure_event(event, exc, time.perf_counter() - started))
                         raise
                     try:
                         value = validate(reply, schema, check)
                     except InvalidReply as exc:
-                        emit_event(emit, attempt_event(event, reply, exc))
+                        self._report(emit, attempt_event(event, reply, exc))
                         convo = [*convo, *conversation.correction(reply.raw_text, exc.reason,
                                                                   method)]
                         raise
-                    emit_event(emit, attempt_event(event, reply, None))
+                    self._report(emit, attempt_event(event, reply, None))
                     return value
         except InvalidReply as exc:
             raise LLMReplyError(
                 role, redact(exc.reason, self.settings.api_key), exc.raw_text
             ) from None
         raise AssertionError("unreachable: the retry loop either returns or raises")
+
+    def _report(self, emit: Emit | None, event: dict[str, Any]) -> None:
+        """Hand an ``llm_call`` event to ``record`` (first) and to the caller's ``emit``."""
+        emit_event(self.record, event)
+        emit_event(emit, event)
 
     def request_messages(
         self, messages: list[dict[str, str]], schema: type[BaseModel]

@@ -57,6 +57,25 @@ async def test_structured_reply_parses_for_each_method(fake_openai, teacher_sett
     assert client.ledger.calls == 1 and client.ledger.total_tokens > 0
 
 
+async def test_record_holds_every_attempt_before_the_reply_returns(fake_openai, teacher_settings):
+    """``record`` (the run's trace) gets each attempt's event, ahead of the caller's ``emit``,
+    by the time ``ask`` returns: a checkpoint that holds the reply never outruns its tokens."""
+    server = fake_openai(Script(default=GOOD).on(re.compile("France"), "not json", times=1))
+    client = TeacherClient(teacher_settings(server))
+    recorded: list[dict[str, Any]] = []
+    order: list[str] = []
+    client.record = lambda event: (recorded.append(event), order.append("record"))
+    city = await client.ask("analyst", QUESTION, City, round_no=1,
+                            emit=lambda event: order.append("emit"))
+    await client.aclose()
+
+    assert city.name == "Paris"
+    assert [(e["attempt"], e["ok"]) for e in recorded] == [(1, False), (2, True)]
+    assert order == ["record", "emit", "record", "emit"]
+    assert sum(e["prompt_tokens"] + e["completion_tokens"] for e in recorded) == (
+        client.ledger.total_tokens)
+
+
 async def test_request_parameters_seed_and_temperature_override(fake_openai, teacher_settings):
     server = fake_openai(Script(default=GOOD))
     client = TeacherClient(teacher_settings(server, seed=7, max_tokens=99, temperature=0.3))
