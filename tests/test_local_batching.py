@@ -152,3 +152,17 @@ def test_stop_strings_and_a_too_long_prompt_in_a_batch(engine) -> None:
     assert stopped.text and "\n" not in stopped.text and stopped.completion_tokens < 20
     assert isinstance(error, ContextLengthError)
     assert fine.text == engine.generate(_ask("Name a fruit.")).text
+
+
+@pytest.mark.model
+def test_a_json_reply_ends_with_its_object_alone_and_in_a_batch(engine) -> None:
+    """Asked for more after the object, the model would ramble to ``max_tokens``; decoding
+    stops where the first complete object closes (what the server keeps anyway)."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    ask = GenerationRequest([{"role": "user", "content": "Name a big city in JSON, then explain "
+                              "why at length."}], 80, 0.0, None, schema, [])
+    alone = engine.generate(ask)
+    together = engine.generate_many([ask, _ask("Name a fruit.")])[0]
+    assert alone.text == together.text and alone.text.startswith('{"city": "')
+    assert alone.text.endswith("}") and alone.completion_tokens < 10
+    assert together.completion_tokens == alone.completion_tokens

@@ -8,6 +8,7 @@ import pytest
 
 from teacher.local.structured import (
     JSONReplyError,
+    closes_json_object,
     extract_json_object,
     json_prefix,
     parse_json_reply,
@@ -45,6 +46,25 @@ NER = {
 )
 def test_extract_json_object(text, expected):
     assert extract_json_object(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "closed"),
+    [
+        ('{"a": 1}', True),
+        ('{"a": 1}\n\nThis JSON is', True),
+        ('{"a": "curly } in a string"', False),
+        ('{"a": [1, 2', False),
+        ('{"a": [1, 2]}', True),
+        ("{not json}", False),  # the extractor looks further: so does decoding
+        ('{"a": [1, 2}', False),
+        ("no object yet", False),
+    ],
+)
+def test_closes_json_object_where_extraction_would_take_it(text, closed):
+    assert closes_json_object(text) is closed
+    if closed:  # what follows the object cannot change what the server keeps
+        assert extract_json_object(text) == extract_json_object(text + ' {"b": 2} more')
 
 
 @pytest.mark.parametrize("text", ["", "no braces", "[1, 2]", "{bad: json}"])

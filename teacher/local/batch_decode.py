@@ -4,7 +4,8 @@ cost about as much as one.
 
 Prompts are left-padded to one width (the attention mask hides the padding, positions count
 real tokens only); a row that ends (end token, ``max_tokens``, a stop string) leaves the batch
-and its part of the KV cache is dropped. Greedy rows take the most likely token; sampled rows
+and its part of the KV cache is dropped. A JSON reply (``json_prefix`` set) ends as soon as its
+first object is complete. Greedy rows take the most likely token; sampled rows
 draw from softmax(logits / temperature) with a generator of their own, seeded by the request's
 seed, so a seeded request draws the same way whatever it shares the batch with.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from teacher.local.engines import GenerationCancelled
+from teacher.local.structured import closes_json_object
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Row:
     temperature: float
     seed: int | None
     stop: list[str]
+    json_prefix: str | None = None  # a JSON reply: the start put in the model's mouth
     new: list[int] = field(default_factory=list)
 
 
@@ -53,13 +56,22 @@ def _pick(logits: Any, row: Row, generator: Any) -> int:
     return int(torch.multinomial(probs, num_samples=1, generator=generator)[0, 0])
 
 
+def reply_ends(tokenizer: Any, new: list[int], stop: list[str], json_prefix: str | None) -> bool:
+    """Whether the reply so far (``new`` token ids) ends here: a stop string in it, or, for a
+    JSON reply, its first object complete (checked when the last token closes a bracket)."""
+    if not new or (not stop and json_prefix is None):
+        return False
+    tail = tokenizer.decode(new, skip_special_tokens=True)
+    if any(s in tail for s in stop if s):
+        return True
+    return (json_prefix is not None and "}" in tokenizer.decode(new[-1:])
+            and closes_json_object(json_prefix + tail))
+
+
 def _finished(row: Row, token: int, end_ids: set[int], tokenizer: Any) -> bool:
     if token in end_ids or len(row.new) >= row.max_tokens:
         return True
-    if not row.stop:
-        return False
-    tail = tokenizer.decode(row.new, skip_special_tokens=True)
-    return any(s in tail for s in row.stop if s)
+    return reply_ends(tokenizer, row.new, row.stop, row.json_prefix)
 
 
 def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: list[int],

@@ -3,10 +3,11 @@ GPU).
 
 Needs ``gguf`` and ``accelerate`` (the ``local`` extra), no compiler. JSON replies are steered
 by putting the start of the object in the model's mouth (``json_prefix``); the server adds the
-schema to the prompt and repairs the reply. Three speed-ups: the dequantised weights are kept
+schema to the prompt and repairs the reply. Four speed-ups: the dequantised weights are kept
 on disk (a start takes seconds instead of a minute or two); the KV cache of the previous
 prompt is reused for the prefix the next prompt shares (agent prompts repeat their system
-part); requests in flight are decoded together (``generate_many``, batch_decode.py).
+part); requests in flight are decoded together (``generate_many``, batch_decode.py); a JSON
+reply ends when its first object is complete (small models ramble on after it).
 On a CUDA GPU (``device`` auto or cuda[:N]) the model runs there in bf16 (fp16 where the GPU has
 no bf16); the student of the same run shares the GPU. On a CPU with native bf16 (AVX512-BF16,
 AMX) the weights run in bf16 (``precision`` auto), else in fp32.
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from teacher.local.batch_decode import Row, decode_together
+from teacher.local.batch_decode import Row, decode_together, reply_ends
 from teacher.local.engines import (
     DEFAULT_CONTEXT,
     PRECISIONS,
@@ -43,6 +44,11 @@ def _trim_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
 
 
 _COMPLETE = "evokd-complete"
+
+
+def _json_start(request: GenerationRequest, prefix: str) -> str | None:
+    """The JSON start of a JSON request (decoding stops at its object's end), else None."""
+    return prefix if request.json_schema is not None else None
 
 
 def _load_gguf(model_path: Path) -> tuple[Any, Any]:
@@ -281,7 +287,7 @@ class TransformersEngine:
                 results[index] = exc
                 continue
             rows[index] = (Row(ids, request.max_tokens, request.temperature, request.seed,
-                               request.stop), prefix)
+                               request.stop, _json_start(request, prefix)), prefix)
         if rows:
             try:
                 with torch.inference_mode():
@@ -306,15 +312,12 @@ class TransformersEngine:
         torch.set_num_threads(self.threads)  # per worker thread
         ids, prefix = self._checked_ids(request)  # prefix: the start of the JSON
         tokenizer, cancel, start = self.tokenizer, self._cancel, len(ids)
+        json_start = _json_start(request, prefix)
 
         class _Stop(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-                if cancel.is_set():
-                    return True
-                if not stop:
-                    return False
-                tail = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True)
-                return any(s in tail for s in stop if s)
+                return cancel.is_set() or reply_ends(tokenizer, input_ids[0, start:].tolist(),
+                                                     stop, json_start)
 
         kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "do_sample": temperature > 0,
                                   "eos_token_id": self._eos_ids, "pad_token_id": self._eos_ids[0]}

@@ -162,6 +162,22 @@ def extract_json_object(text: str) -> dict[str, Any]:
     raise JSONReplyError(last_error)
 
 
+def closes_json_object(text: str) -> bool:
+    """Whether the first JSON object of ``text`` is complete and parses: what
+    ``extract_json_object`` returns from ``text`` and from anything written after it, so
+    decoding can stop there (a small model often rambles on past its object)."""
+    pos = text.find("{")
+    if pos == -1:
+        return False
+    spans = _balanced_span(text, pos)
+    if len(spans) != 1:  # still open
+        return False
+    try:
+        return isinstance(_loads(spans[0]), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def _resolve_ref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     ref = schema.get("$ref")
     if not isinstance(ref, str) or not ref.startswith("#/"):
