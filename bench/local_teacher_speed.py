@@ -6,7 +6,9 @@ Prompt speed: three prompts of ~500 tokens that share no prefix, generating one 
 (the prefix cache cannot help). Completion speed: a reply of up to ``--max-tokens`` tokens,
 less its prompt's time at the measured prompt speed. Greedy decoding, one request at a time;
 then, for the current path, ``--batch`` sizes: that many requests in flight decoded together
-(``generate_many``), completion tokens of all of them per second of decoding.
+(``generate_many``), completion tokens of all of them per second of decoding. Last, the prefill
+of 4 requests that share a long system prompt (an agent's calls): with every prompt prefilled
+in full, with the shared part prefilled once, and with it kept from the batch before.
 
     python bench/local_teacher_speed.py [--model qwen2.5-coder-0.5b] [--max-tokens 128] \
         [--batch 2 4]
@@ -71,6 +73,36 @@ def measure_batch(engine: TransformersEngine, size: int, max_tokens: int,
     return tokens / spent, tokens
 
 
+def measure_shared_prefill(engine: TransformersEngine) -> tuple[int, list[float]]:
+    """Prompt tokens of each of 4 requests with one system prompt, and the seconds their
+    prefill takes: in full, the shared part once (cold), the shared part kept (warm)."""
+    import torch
+
+    from teacher.local.batch_decode import Row, decode_together
+
+    system = INSTRUCTIONS * 5
+    def asks(k: int) -> list[GenerationRequest]:
+        return [GenerationRequest([{"role": "system", "content": system},
+                                   {"role": "user", "content": f"Sentence {k}.{i}: {LONG_ASK}"}],
+                                  1, 0.0, None, None, []) for i in range(4)]
+
+    seconds = []
+    for mode in ("full", "cold", "warm"):
+        if mode != "warm":
+            engine._prefix_cache.clear()
+        started = time.perf_counter()
+        if mode == "full":
+            rows = [Row(engine._prompt_ids(a.messages, ""), 1, 0.0, None, []) for a in asks(0)]
+            with torch.inference_mode():
+                decode_together(engine.model, engine.tokenizer, rows, end_ids=engine._eos_ids,
+                                pad_id=engine._eos_ids[0], device=engine.device,
+                                cache_kwarg=engine._cache_kwarg, cancel=engine._cancel)
+        else:
+            engine.generate_many(asks(len(seconds)))
+        seconds.append(time.perf_counter() - started)
+    return len(engine._prompt_ids(asks(0)[0].messages, "")), seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -93,6 +125,10 @@ def main() -> None:
                 rates[f"batch {size}"] = (prompt, speed)
                 print(f"{'':<16} {size} requests decoded together: completion {speed:.1f} "
                       f"tokens/s ({n} tokens)")
+            length, (full, cold, warm) = measure_shared_prefill(engine)
+            print(f"{'':<16} prefill of 4 requests of {length} tokens sharing a system prompt: "
+                  f"{full:.2f} s in full, {cold:.2f} s shared ({full / cold:.1f}x), {warm:.2f} s "
+                  f"kept from the batch before ({full / warm:.1f}x)")
         del engine
     (p_old, c_old), (p_new, c_new) = rates["fp32"], rates["auto"]
     print(f"ratio current / old: prompt {p_new / p_old:.2f}x, completion {c_new / c_old:.2f}x"

@@ -166,3 +166,23 @@ def test_a_json_reply_ends_with_its_object_alone_and_in_a_batch(engine) -> None:
     assert alone.text == together.text and alone.text.startswith('{"city": "')
     assert alone.text.endswith("}") and alone.completion_tokens < 10
     assert together.completion_tokens == alone.completion_tokens
+
+
+@pytest.mark.model
+def test_a_shared_system_prompt_is_prefilled_once_and_kept_for_the_next_batch(engine) -> None:
+    """Rows that start alike (an agent's system part) share one prefill of it; the next batch
+    of that role takes it from the prefix cache. Greedy replies stay those of one at a time."""
+    system = ("You are a careful annotator of news text. Follow the conventions of the examples "
+              "and reply briefly. ") * 3
+    asks = [GenerationRequest([{"role": "system", "content": system},
+                               {"role": "user", "content": text}], 10, 0.0, None, None, [])
+            for text in ("Name a fruit.", "What is the capital of France?", "Name a colour.")]
+    alone = [engine.generate(ask) for ask in asks]
+    engine._prefix_cache.clear()
+    first = engine.generate_many(asks[:2])
+    hits, reused = engine._prefix_cache.hits, engine._prefix_cache.reused_tokens
+    second = engine.generate_many(asks[1:])
+    assert [g.text for g in first + second] == [alone[0].text, alone[1].text, alone[1].text,
+                                                alone[2].text]
+    assert engine._prefix_cache.hits == hits + 1  # the second batch reused the first's prefix
+    assert engine._prefix_cache.reused_tokens - reused >= 50

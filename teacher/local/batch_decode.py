@@ -12,11 +12,13 @@ seed, so a seeded request draws the same way whatever it shares the batch with.
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from teacher.local.engines import GenerationCancelled
+from teacher.local.prefix_cache import PrefixCache
 from teacher.local.structured import closes_json_object
 
 
@@ -74,25 +76,67 @@ def _finished(row: Row, token: int, end_ids: set[int], tokenizer: Any) -> bool:
     return reply_ends(tokenizer, row.new, row.stop, row.json_prefix)
 
 
+def shared_length(rows: list[Row]) -> int:
+    """Prompt tokens every row starts with (at most all but each prompt's last token)."""
+    first, shortest = rows[0].ids, min(len(row.ids) for row in rows)
+    shared = 0
+    while shared < shortest - 1 and all(row.ids[shared] == first[shared] for row in rows):
+        shared += 1
+    return shared
+
+
+def _prefill(model: Any, rows: list[Row], *, pad_id: int, device: str, cache_kwarg: str,
+             prefix_cache: PrefixCache | None) -> tuple[Any, Any]:
+    """The first forward pass: every prompt, left-padded to one width; the output and the mask.
+
+    Rows that share a prompt prefix of ``MIN_SHARED`` tokens or more (an agent's system part)
+    prefill it once, its KV cache copied to each row (and taken from / kept in
+    ``prefix_cache``, for the next batch of the same role); the padding then sits between the
+    prefix and each row's own part.
+    """
+    import torch
+
+    shared = shared_length(rows) if prefix_cache is not None else 0
+    past = None
+    if prefix_cache is not None and shared >= PrefixCache.MIN_SHARED:
+        prefix = rows[0].ids[:shared]
+        past = prefix_cache.lookup(prefix)  # covers all but the prefix's last tokens
+        done = past.get_seq_length() if past is not None else 0
+        step = torch.tensor([prefix[done:]], device=device)
+        reuse = {cache_kwarg: past} if past is not None else {}
+        out = model(input_ids=step, use_cache=True, **reuse)
+        past = getattr(out, cache_kwarg)
+        prefix_cache.store(prefix, copy.deepcopy(past))
+        past.batch_repeat_interleave(len(rows))
+    else:
+        shared = 0
+    width = max(len(row.ids) for row in rows) - shared
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), shared + width), dtype=torch.long)
+    mask[:, :shared] = 1
+    for index, row in enumerate(rows):
+        own = row.ids[shared:]
+        input_ids[index, width - len(own):] = torch.tensor(own)
+        mask[index, shared + width - len(own):] = 1
+    input_ids, mask = input_ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                **({cache_kwarg: past} if past is not None else {}))
+    return out, mask
+
+
 def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: list[int],
                     pad_id: int, device: str, cache_kwarg: str,
-                    cancel: threading.Event) -> None:
+                    cancel: threading.Event, prefix_cache: PrefixCache | None = None) -> None:
     """Decode every row to its end, filling ``row.new`` (the end token, if any, included)."""
     import torch
 
-    width = max(len(row.ids) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for index, row in enumerate(rows):
-        input_ids[index, width - len(row.ids):] = torch.tensor(row.ids)
-        mask[index, width - len(row.ids):] = 1
-    input_ids, mask = input_ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out, mask = _prefill(model, rows, pad_id=pad_id, device=device, cache_kwarg=cache_kwarg,
+                         prefix_cache=prefix_cache)
     lengths = mask.sum(-1)  # real tokens so far: the position of the next one
     generators = [_generator(row) for row in rows]
     ends = set(end_ids)
     active = list(range(len(rows)))
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True)
     while True:
         cache = getattr(out, cache_kwarg)
         logits = out.logits[:, -1:, :].float()

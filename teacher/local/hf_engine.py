@@ -33,6 +33,7 @@ from teacher.local.engines import (
     GenerationRequest,
     default_threads,
 )
+from teacher.local.prefix_cache import PrefixCache
 from teacher.local.structured import json_prefix
 
 log = logging.getLogger("evokd.teacher.local")
@@ -103,55 +104,6 @@ def _save_hf_dir(tokenizer: Any, model: Any, folder: Path) -> None:
     except OSError as exc:
         log.warning("could not write the weights cache %s: %s", folder, exc)
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-class PrefixCache:
-    """The KV cache of the previous call, reused for the prompt prefix the next call shares.
-
-    Agent prompts repeat long system prompts (the labeler's instructions, the schema), so the
-    next prompt usually starts with the same tokens; only the rest is prefilled. Greedy output
-    is unchanged (the reuse pattern of the transformers KV-cache guide).
-    """
-
-    MIN_SHARED = 16  # shorter shared prefixes are not worth the copy
-
-    def __init__(self) -> None:
-        self._ids: list[int] = []
-        self._cache: Any = None
-        self.hits = 0
-        self.reused_tokens = 0
-
-    def lookup(self, ids: list[int]) -> Any:
-        """A private copy of the cache cropped to the prefix shared with ``ids``, or None."""
-        if self._cache is None:
-            return None
-        shared = 0
-        for a, b in zip(self._ids, ids, strict=False):
-            if a != b:
-                break
-            shared += 1
-        shared = min(shared, len(ids) - 1)  # generate needs at least one new token
-        if shared < self.MIN_SHARED:
-            return None
-        import copy
-
-        cache = copy.deepcopy(self._cache)
-        cache.crop(shared - cache.get_seq_length())  # negative: drop that many tokens
-        self.hits += 1
-        self.reused_tokens += shared
-        return cache
-
-    def store(self, sequence: list[int], cache: Any) -> None:
-        """Remember the cache of a finished call (it covers all but the last token)."""
-        if cache is None or not hasattr(cache, "crop"):
-            self.clear()
-            return
-        self._cache = cache
-        self._ids = sequence[: cache.get_seq_length()]
-
-    def clear(self) -> None:
-        """Forget the cached prefix."""
-        self._ids, self._cache = [], None
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -294,7 +246,7 @@ class TransformersEngine:
                     decode_together(self.model, self.tokenizer, [row for row, _ in rows.values()],
                                     end_ids=self._eos_ids, pad_id=self._eos_ids[0],
                                     device=self.device, cache_kwarg=self._cache_kwarg,
-                                    cancel=self._cancel)
+                                    cancel=self._cancel, prefix_cache=self._prefix_cache)
             except GenerationCancelled as exc:
                 return [exc] * len(requests)
             self.batches += 1
