@@ -184,6 +184,13 @@ JOINT = _Variant(
 )
 
 
+def text_reply_cap(max_words: int) -> int:
+    """Completion tokens a one-text reply of at most ``max_words`` words needs, with room to
+    spare: a reply cut there holds more words than that, so ``fit_sentences`` keeps its whole
+    sentences (or the too-long text is retried), never a cut one."""
+    return 2 * max_words + 16
+
+
 def _items(variant: _Variant, reply: Any) -> list[Any]:
     """The texts or samples of a reply, as a list."""
     value = getattr(reply, variant.items)
@@ -288,8 +295,10 @@ async def generate(
 
     ``history`` (the review history, last ``max_history_chars`` shown) tells the generator what
     earlier rounds produced; ``compact`` (with ``n == 1``) asks with the short prompt for small
-    models, which shows no history, analysis JSON or examples; ``call`` picks a different
-    topic hint per call so that concurrent calls with the same stance ask for different texts.
+    models, which shows no history, analysis JSON or examples, and caps the reply at
+    :func:`text_reply_cap` tokens (a small model's run-on text is cut early); ``call`` picks a
+    different topic hint per call so that concurrent calls with the same stance ask for
+    different texts.
 
     Returns:
         ``(samples, dropped)``: samples ``{"text", "stance", "intended_label", "call",
@@ -333,6 +342,7 @@ async def generate(
             emit=emit,
             temperature=temperature,
             call_key=f"round={round_no} stance={stance} label={intended_label} call={call}",
+            max_tokens=text_reply_cap(max_words) if variant is COMPACT else None,
         )
     except LLMReplyError as error:
         return [], [reply_error_drop(error, role=variant.role, sample=meta)]

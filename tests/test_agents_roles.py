@@ -10,10 +10,11 @@ import pytest
 
 from agents.analyst import analyze
 from agents.critic import criticize
-from agents.generator import generate
+from agents.generator import generate, text_reply_cap
 from agents.labeler import label, names_capitalised, ner_reply_cap
 from fakes.openai_server import FakeOpenAI
 from fakes.replies import Script
+from samples.drops import MAX_WORDS
 from samples.rules import text_key
 from samples.texts import fit_sentences
 from tasks.spec import TaskSpec
@@ -139,7 +140,10 @@ async def test_generator_compact_one_text_call(client_for: MakeClient) -> None:
                                       call=0, seeds=[SEED], history="round 1: kept 3",
                                       compact=True)
     assert [s["text"] for s in samples] == ["Nokia sued Siemens."] and not dropped
-    prompt = user_text(server.requests[0])
+    sent = server.requests[0]
+    cap = text_reply_cap(MAX_WORDS["ner"])
+    assert sent.get("max_completion_tokens", sent.get("max_tokens")) == cap < 3 * MAX_WORDS["ner"]
+    prompt = user_text(sent)
     assert "Write one new sentence" in prompt and "1) organisations." in prompt
     assert "hard case for a name tagger: short names" in prompt
     # the compact prompt shows no examples, analysis JSON or history
@@ -149,6 +153,9 @@ async def test_generator_compact_one_text_call(client_for: MakeClient) -> None:
     samples, _ = await generate(client, NER, analysis, stance="hard", n=2, round_no=1,
                                 seeds=[SEED], compact=True)
     assert len(samples) == 2 and '<example index="0">' in user_text(server.requests[0])
+    sent = server.requests[0]
+    assert sent.get("max_completion_tokens", sent.get("max_tokens")) in (None,
+                                                                          client.settings.max_tokens)
 
 
 async def test_generator_compact_empty_text_is_retried(client_for: MakeClient) -> None:
