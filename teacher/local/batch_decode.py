@@ -4,10 +4,11 @@ cost about as much as one.
 
 Prompts are left-padded to one width (the attention mask hides the padding, positions count
 real tokens only); a row that ends (end token, ``max_tokens``, a stop string) leaves the batch
-and its part of the KV cache is dropped. A JSON reply (``json_prefix`` set) ends as soon as its
-first object is complete. Greedy rows take the most likely token; sampled rows
-draw from softmax(logits / temperature) with a generator of their own, seeded by the request's
-seed, so a seeded request draws the same way whatever it shares the batch with.
+and its part of the KV cache is dropped. A prompt prefix that every row shares (one agent's
+system part) is prefilled once (``_prefill``). A JSON reply (``json_prefix`` set) ends as soon
+as its first object is complete. Greedy rows take the most likely token; sampled rows draw from
+softmax(logits / temperature) with a generator of their own, seeded by the request's seed, so a
+seeded request draws the same way whatever it shares the batch with.
 """
 
 from __future__ import annotations
