@@ -26,13 +26,13 @@ from tasks.errors import UserError
 from tasks.registry import builtin_names
 from tasks.spec import TaskSpec
 
-# The embedded teacher is a small model on the CPU: it decodes up to 4 requests together (so 4
+# The embedded teacher is a small model on the CPU: it decodes up to 8 requests together (so 8
 # in flight keep it busy; a queued one may wait minutes), follows a short one-text request far
 # better than the full prompt (compact prompts, one text per generator call), and its verdicts
 # carry no signal (it passed every sample of a test set with wrong types, BENCHMARKS.md), so the
 # critic applies its rules only; json_schema lets it repair replies against the schema.
 LOCAL_PRESET: dict[str, Any] = {
-    "rounds": 2, "samples_per_round": 24, "max_concurrency": 4, "timeout": 900.0,
+    "rounds": 2, "samples_per_round": 24, "max_concurrency": 8, "timeout": 900.0,
     "structured_method": "json_schema", "llm_critic": False, "texts_per_call": 1,
     "prompts": "compact",
 }

@@ -1,0 +1,101 @@
+"""How well the embedded teacher labels NER text: entity-level P/R/F1 (seqeval) of the
+labeler's labels against the gold labels of dev sentences, with the completion tokens and
+seconds they cost, for each ``--models`` model.
+
+The call is the labeler's own (``agents.labeler``) with the local preset's compact reply cap
+and scope, ``--concurrency`` calls in flight. The sentences are dev sentences of 6 to 30 words
+with at least one entity (generated texts are such sentences), drawn with ``--seed``; the seed
+examples shown are the run's k-shot draw for that seed. The test split is not read.
+
+    python bench/local_label_quality.py [--task conll03] [--sentences 48] [--seed 1] \
+        [--models qwen2.5-coder-0.5b] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents.labeler import Scope, label_messages, label_ner, names_capitalised  # noqa: E402
+from samples.align import entities_from_tags  # noqa: E402
+from student.metrics import ner_scores  # noqa: E402
+from tasks import load_task_data, resolve_data_dir, resolve_task  # noqa: E402
+from tasks.sampler import seed_examples  # noqa: E402
+from tasks.spec import Example, TaskSpec  # noqa: E402
+from teacher import LLMReplyError, TeacherClient, TeacherSettings  # noqa: E402
+from teacher.local import DEFAULT_MODEL, LocalTeacher  # noqa: E402
+
+
+def pick_sentences(dev: list[Example], n: int, seed: int) -> list[Example]:
+    """``n`` dev sentences of 6-30 words with at least one entity."""
+    fit = [ex for ex in dev if 6 <= len(ex["tokens"]) <= 30
+           and entities_from_tags(ex["tokens"], ex["tags"])]
+    return random.Random(seed).sample(fit, min(n, len(fit)))
+
+
+async def label_all(client: TeacherClient, task: TaskSpec, sentences: list[Example],
+                    seeds: list[Example]) -> tuple[list[list[str]], int]:
+    """Predicted tags of every sentence (all ``O`` where the reply failed) and failures."""
+    scope = Scope(task, names_capitalised(seeds), compact=True)
+
+    async def one(example: Example) -> list[str] | None:
+        tokens = list(example["tokens"])
+        messages = label_messages(task, " ".join(tokens), seeds)
+        try:
+            done = await label_ner(client, task, messages, tokens, scope, round_no=1,
+                                   temperature=0.0)
+        except LLMReplyError:
+            return None
+        return done["tags"]
+
+    tags = await asyncio.gather(*(one(ex) for ex in sentences))
+    failed = sum(t is None for t in tags)
+    return [t or ["O"] * len(ex["tokens"]) for t, ex in zip(tags, sentences, strict=True)], failed
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    task = resolve_task(args.task, resolve_data_dir(args.data_dir))
+    if task.kind != "ner":
+        raise SystemExit(f"{args.task} is not an NER task")
+    data = load_task_data(task)
+    seeds = seed_examples(task, data, 1, args.seed)
+    sentences = pick_sentences(data.dev, args.sentences, args.seed)
+    gold = [list(ex["tags"]) for ex in sentences]
+    print(f"{len(sentences)} dev sentences of {args.task}, {len(seeds)} seed examples, "
+          f"{args.concurrency} in flight")
+    for name in args.models:
+        async with LocalTeacher(name, device="cpu") as local:
+            settings = TeacherSettings(base_url=local.base_url, model=local.model_name,
+                                       api_key="unused", max_concurrency=args.concurrency,
+                                       structured_method="json_schema", timeout_s=900.0,
+                                       seed=args.seed)
+            async with TeacherClient(settings) as client:
+                started = time.perf_counter()
+                predicted, failed = await label_all(client, task, sentences, seeds)
+                seconds = time.perf_counter() - started
+                scores = ner_scores(gold, predicted)
+                print(f"{name}: P {scores['precision']:.3f} R {scores['recall']:.3f} "
+                      f"F1 {scores['f1']:.3f}  failed replies {failed}  completion tokens "
+                      f"{client.ledger.completion_tokens}  prompt tokens "
+                      f"{client.ledger.prompt_tokens}  {seconds:.1f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="conll03")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--models", nargs="+", default=[DEFAULT_MODEL])
+    parser.add_argument("--sentences", type=int, default=48)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=8)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
