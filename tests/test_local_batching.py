@@ -186,3 +186,69 @@ def test_a_shared_system_prompt_is_prefilled_once_and_kept_for_the_next_batch(en
                                                 alone[2].text]
     assert engine._prefix_cache.hits == hits + 1  # the second batch reused the first's prefix
     assert engine._prefix_cache.reused_tokens - reused >= 50
+
+
+class StreamingEngine(RecordingEngine):
+    """Continuous batching: each ``generate_stream`` run answers its requests one at a time
+    and, between them, takes the requests that arrived meanwhile; records each run's texts."""
+
+    def generate_stream(self, pairs: list[Any], more: Any, deliver: Any) -> None:
+        texts = [request.messages[-1]["content"] for _, request in pairs]
+        self.batches.append(texts)
+        while pairs:
+            key, request = pairs.pop(0)
+            time.sleep(0.03)
+            try:
+                deliver(key, self._answer(request))
+            except ContextLengthError as exc:
+                deliver(key, exc)
+            joined = more(self.max_batch - len(pairs))
+            texts += [request.messages[-1]["content"] for _, request in joined]
+            pairs += joined
+
+
+def test_a_request_arriving_during_a_stream_joins_it() -> None:
+    engine = StreamingEngine(max_batch=4)
+    replies = _serve(engine, ["a", "b", "fail", "d"], stagger=0.02)
+    assert replies[:2] == ["A", "B"] and isinstance(replies[2], ContextLengthError)
+    assert replies[3] == "D"
+    assert engine.batches == [["a", "b", "fail", "d"]]  # one run: the later ones joined it
+
+
+def _pairs(asks: list[GenerationRequest]) -> list[tuple[int, GenerationRequest]]:
+    return list(enumerate(asks))
+
+
+@pytest.mark.model
+def test_rows_join_a_running_batch_and_leave_it_as_they_end(engine) -> None:
+    """Continuous batching: a request handed over mid-decode is prefilled and joins the batch
+    (up to ``max_batch`` rows); each reply is delivered when it ends, and greedy replies stay
+    those of one at a time."""
+    asks = [_ask("Count from 1 to 30, separated by commas.", max_tokens=40),
+            _ask("Name three colours.", max_tokens=6),
+            _ask("What is the capital of France?", max_tokens=12),
+            _ask("Name a fruit.", max_tokens=8)]
+    alone = [engine.generate(ask) for ask in asks]
+    later = _pairs(asks)[2:]
+    delivered: list[tuple[int, int]] = []  # (request, replies delivered before it)
+    rows_at_handover: list[int] = []
+
+    def more(room: int) -> list[tuple[int, GenerationRequest]]:
+        rows_at_handover.append(room)
+        if len(delivered) < 1 or not later:
+            return []
+        return [later.pop(0)]  # one at a time, each after a reply has ended
+
+    def deliver(key: int, result: Any) -> None:
+        delivered.append((key, result))
+
+    saved, engine.max_batch = engine.max_batch, 2
+    try:
+        engine.generate_stream(_pairs(asks)[:2], more, deliver)
+    finally:
+        engine.max_batch = saved
+    assert {key: g.text for key, g in delivered} == {i: g.text for i, g in enumerate(alone)}
+    order = [key for key, _ in delivered]
+    assert order[0] == 1 and order[-1] == 0  # the short reply came back long before the count
+    assert set(order[1:3]) == {2, 3}  # both joined while the count was still being decoded
+    assert rows_at_handover[0] == 1  # one place free (the count still running), never more

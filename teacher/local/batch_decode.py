@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ class Row:
     stop: list[str]
     json_prefix: str | None = None  # a JSON reply: the start put in the model's mouth
     new: list[int] = field(default_factory=list)
+    tag: Any = None  # the caller's handle on the row (its request)
 
 
 def _generator(row: Row) -> Any:
@@ -105,7 +107,7 @@ def _prefill(model: Any, rows: list[Row], *, pad_id: int, device: str, cache_kwa
         done = past.get_seq_length() if past is not None else 0
         step = torch.tensor([prefix[done:]], device=device)
         reuse = {cache_kwarg: past} if past is not None else {}
-        out = model(input_ids=step, use_cache=True, **reuse)
+        out = model(input_ids=step, use_cache=True, logits_to_keep=1, **reuse)
         past = getattr(out, cache_kwarg)
         prefix_cache.store(prefix, copy.deepcopy(past))
         past.batch_repeat_interleave(len(rows))
@@ -122,45 +124,157 @@ def _prefill(model: Any, rows: list[Row], *, pad_id: int, device: str, cache_kwa
     input_ids, mask = input_ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1,
                 **({cache_kwarg: past} if past is not None else {}))
     return out, mask
 
 
-def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: list[int],
-                    pad_id: int, device: str, cache_kwarg: str,
-                    cancel: threading.Event, prefix_cache: PrefixCache | None = None) -> None:
-    """Decode every row to its end, filling ``row.new`` (the end token, if any, included)."""
+def _mergeable(cache: Any) -> bool:
+    """Whether rows can join ``cache`` mid-decode (plain per-layer key/value tensors)."""
+    return all(type(layer).__name__ == "DynamicLayer" for layer in cache.layers)
+
+
+def _pad_left(cache: Any, mask: Any, width: int) -> Any:
+    """Widen ``cache`` and ``mask`` to ``width`` positions with masked padding on the left."""
+    import torch.nn.functional as F
+
+    extra = width - mask.shape[1]
+    if extra <= 0:
+        return mask
+    for layer in cache.layers:
+        layer.keys = F.pad(layer.keys, (0, 0, extra, 0))
+        layer.values = F.pad(layer.values, (0, 0, extra, 0))
+    return F.pad(mask, (extra, 0))
+
+
+def _crop_left(cache: Any, mask: Any) -> Any:
+    """Drop the leading positions no row attends to (left by rows that ended)."""
+    used = mask.any(0).nonzero()
+    start = int(used[0, 0]) if len(used) else 0
+    if start == 0:
+        return mask
+    for layer in cache.layers:
+        layer.keys = layer.keys[:, :, start:, :]
+        layer.values = layer.values[:, :, start:, :]
+    return mask[:, start:]
+
+
+def _join(cache: Any, mask: Any, other: Any, other_mask: Any) -> Any:
+    """Append the rows of ``other`` to ``cache`` (both left-padded to one width); the mask."""
     import torch
 
-    out, mask = _prefill(model, rows, pad_id=pad_id, device=device, cache_kwarg=cache_kwarg,
-                         prefix_cache=prefix_cache)
-    lengths = mask.sum(-1)  # real tokens so far: the position of the next one
-    generators = [_generator(row) for row in rows]
+    width = max(mask.shape[1], other_mask.shape[1])
+    mask, other_mask = _pad_left(cache, mask, width), _pad_left(other, other_mask, width)
+    for layer, extra in zip(cache.layers, other.layers, strict=True):
+        layer.keys = torch.cat([layer.keys, extra.keys])
+        layer.values = torch.cat([layer.values, extra.values])
+    return torch.cat([mask, other_mask])
+
+
+class _Running:
+    """The rows being decoded: their KV cache, attention mask, real lengths and next tokens."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.generators: list[Any] = []
+        self.tokens: list[int] = []  # each row's newest token, not yet fed to the model
+        self.cache: Any = None
+        self.mask: Any = None
+        self.lengths: Any = None  # real tokens in the cache: the position of the next one
+
+    def keep(self, slots: list[int], device: str) -> None:
+        """Keep only the rows at ``slots`` (the others ended)."""
+        import torch
+
+        if len(slots) == len(self.rows):
+            return
+        self.rows = [self.rows[i] for i in slots]
+        self.generators = [self.generators[i] for i in slots]
+        self.tokens = [self.tokens[i] for i in slots]
+        if not slots:
+            self.cache = self.mask = self.lengths = None
+            return
+        index = torch.tensor(slots, device=device)
+        self.cache.batch_select_indices(index)
+        self.mask, self.lengths = _crop_left(self.cache, self.mask[index]), self.lengths[index]
+
+
+def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: list[int],
+                    pad_id: int, device: str, cache_kwarg: str, cancel: threading.Event,
+                    prefix_cache: PrefixCache | None = None,
+                    more: Callable[[int], list[Row]] | None = None,
+                    done: Callable[[Row], None] | None = None,
+                    max_rows: int | None = None) -> None:
+    """Decode every row to its end, filling ``row.new`` (the end token, if any, included).
+
+    Continuous batching: with ``more``, each time rows end the free places (up to
+    ``max_rows`` rows in all) go to the rows ``more(free)`` hands over, prefilled and joined
+    to the running batch; ``done(row)`` is called as each row ends, so its caller need not
+    wait for the batch.
+    """
+    import torch
+
     ends = set(end_ids)
-    active = list(range(len(rows)))
-    while True:
-        cache = getattr(out, cache_kwarg)
+    limit = max_rows or len(rows)
+    waiting = list(rows)
+    running = _Running()
+
+    def finish(row: Row, token: int) -> bool:
+        row.new.append(token)
+        if not _finished(row, token, ends, tokenizer):
+            return False
+        if done is not None:
+            done(row)
+        return True
+
+    def admit() -> None:
+        room = limit - len(running.rows)
+        new, waiting[:] = waiting[:room], waiting[room:]
+        if more is not None and len(new) < room and (
+                running.cache is None or _mergeable(running.cache)):
+            new += more(room - len(new))
+        if not new:
+            return
+        out, mask = _prefill(model, new, pad_id=pad_id, device=device, cache_kwarg=cache_kwarg,
+                             prefix_cache=prefix_cache)
         logits = out.logits[:, -1:, :].float()
-        tokens = [_pick(logits[slot, :, :], rows[i], generators[i])
-                  for slot, i in enumerate(active)]
-        going = []
-        for slot, i in enumerate(active):
-            rows[i].new.append(tokens[slot])
-            if not _finished(rows[i], tokens[slot], ends, tokenizer):
-                going.append(slot)
-        if cancel.is_set():
-            raise GenerationCancelled("the local teacher is shutting down")
+        generators = [_generator(row) for row in new]
+        tokens = [_pick(logits[i], row, generators[i]) for i, row in enumerate(new)]
+        going = [i for i, row in enumerate(new) if not finish(row, tokens[i])]
         if not going:
             return
-        if len(going) < len(active):
-            keep = torch.tensor(going, device=device)
-            cache.batch_select_indices(keep)
-            mask, lengths = mask[keep], lengths[keep]
-            active = [active[slot] for slot in going]
-            tokens = [tokens[slot] for slot in going]
-        mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=device)],
+        cache = getattr(out, cache_kwarg)
+        if len(going) < len(new):
+            index = torch.tensor(going, device=device)
+            cache.batch_select_indices(index)
+            mask = mask[index]
+        if running.cache is None:
+            running.cache, running.mask = cache, mask
+            running.lengths = mask.sum(-1)
+        else:
+            running.mask = _join(running.cache, running.mask, cache, mask)
+            running.lengths = torch.cat([running.lengths, mask.sum(-1)])
+        running.rows += [new[i] for i in going]
+        running.generators += [generators[i] for i in going]
+        running.tokens += [tokens[i] for i in going]
+
+    while True:
+        admit()
+        if cancel.is_set():
+            raise GenerationCancelled("the local teacher is shutting down")
+        if not running.rows:
+            return
+        mask = torch.cat([running.mask, torch.ones((len(running.rows), 1),
+                                                   dtype=running.mask.dtype, device=device)],
                          dim=-1)
-        step = torch.tensor(tokens, device=device).unsqueeze(-1)
-        out = model(input_ids=step, attention_mask=mask, position_ids=lengths.unsqueeze(-1),
-                    use_cache=True, **{cache_kwarg: cache})
-        lengths = lengths + 1
+        step = torch.tensor(running.tokens, device=device).unsqueeze(-1)
+        out = model(input_ids=step, attention_mask=mask,
+                    position_ids=running.lengths.unsqueeze(-1), use_cache=True,
+                    **{cache_kwarg: running.cache})
+        running.cache, running.mask, running.lengths = (getattr(out, cache_kwarg), mask,
+                                                        running.lengths + 1)
+        logits = out.logits[:, -1:, :].float()
+        running.tokens = [_pick(logits[i], row, running.generators[i])
+                          for i, row in enumerate(running.rows)]
+        running.keep([i for i, row in enumerate(running.rows)
+                      if not finish(row, running.tokens[i])], device)

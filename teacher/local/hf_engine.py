@@ -20,6 +20,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -229,32 +230,56 @@ class TransformersEngine:
                 return [self.generate(requests[0])]
             except (ContextLengthError, GenerationCancelled) as exc:
                 return [exc]
+        results: dict[int, Generation | Exception] = {}
+        try:
+            self.generate_stream(list(enumerate(requests)), lambda _: [], results.__setitem__)
+        except GenerationCancelled as exc:
+            return [exc] * len(requests)
+        return [results[index] for index in range(len(requests))]
+
+    def generate_stream(self, requests: list[tuple[Any, GenerationRequest]],
+                        more: Callable[[int], list[tuple[Any, GenerationRequest]]],
+                        deliver: Callable[[Any, Generation | Exception], None]) -> None:
+        """Continuous batching: decode ``(key, request)`` pairs together, and as replies end,
+        the pairs ``more(free places)`` hands over (up to ``max_batch`` rows at once);
+        ``deliver(key, result)`` gets each reply (or error) as soon as it ends. Raises
+        ``GenerationCancelled`` when the engine is closed."""
         torch = self._torch
         torch.set_num_threads(self.threads)
-        results: list[Generation | Exception | None] = [None] * len(requests)
-        rows: dict[int, tuple[Row, str]] = {}
-        for index, request in enumerate(requests):
-            try:
-                ids, prefix = self._checked_ids(request)
-            except ContextLengthError as exc:
-                results[index] = exc
-                continue
-            rows[index] = (Row(ids, request.max_tokens, request.temperature, request.seed,
-                               request.stop, _json_start(request, prefix)), prefix)
-        if rows:
-            try:
-                with torch.inference_mode():
-                    decode_together(self.model, self.tokenizer, [row for row, _ in rows.values()],
-                                    end_ids=self._eos_ids, pad_id=self._eos_ids[0],
-                                    device=self.device, cache_kwarg=self._cache_kwarg,
-                                    cancel=self._cancel, prefix_cache=self._prefix_cache)
-            except GenerationCancelled as exc:
-                return [exc] * len(requests)
-            self.batches += 1
+
+        def rows_of(pairs: list[tuple[Any, GenerationRequest]]) -> list[Row]:
+            rows = []
+            for key, request in pairs:
+                try:
+                    ids, prefix = self._checked_ids(request)
+                except ContextLengthError as exc:
+                    deliver(key, exc)
+                    continue
+                rows.append(Row(ids, request.max_tokens, request.temperature, request.seed,
+                                request.stop, _json_start(request, prefix), tag=(key, prefix)))
             self.batched_requests += len(rows)
-        for index, (row, prefix) in rows.items():
-            results[index] = self._finish(prefix, len(row.ids), row.new, row.stop)
-        return results  # type: ignore[return-value]  # every slot is filled above
+            return rows
+
+        def take(room: int) -> list[Row]:
+            rows: list[Row] = []
+            while len(rows) < room and (pairs := more(room - len(rows))):
+                rows += rows_of(pairs)
+            return rows
+
+        def done(row: Row) -> None:
+            key, prefix = row.tag
+            deliver(key, self._finish(prefix, len(row.ids), row.new, row.stop))
+
+        first = rows_of(requests) or take(self.max_batch)
+        if not first:
+            return
+        self.batches += 1
+        with torch.inference_mode():
+            decode_together(self.model, self.tokenizer, first, end_ids=self._eos_ids,
+                            pad_id=self._eos_ids[0], device=self.device,
+                            cache_kwarg=self._cache_kwarg, cancel=self._cancel,
+                            prefix_cache=self._prefix_cache, more=take, done=done,
+                            max_rows=self.max_batch)
 
     def generate(self, request: GenerationRequest) -> Generation:
         """Generate greedily (temperature 0) or by sampling; see ``Engine.generate``."""

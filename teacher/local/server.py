@@ -2,9 +2,12 @@
 
 Routes: ``POST /v1/chat/completions`` (non-streaming), ``GET /v1/models``, ``GET /health``.
 Requests are queued: one worker thread runs the engine, so the event loop stays responsive.
-An engine that decodes several requests together (``max_batch`` > 1, ``generate_many``) gets
-the requests waiting when it is free, up to ``max_batch`` at a time (after a short wait for
-requests sent together); others answer one after another. Every failure is a JSON error body.
+An engine that decodes several requests together (``max_batch`` > 1) gets the requests waiting
+when it is free, up to ``max_batch`` at a time (after a short wait for requests sent together):
+with ``generate_stream`` (continuous batching) a request that arrives while a batch runs takes
+the place of a reply that ended, and each reply goes back as soon as it ends; with
+``generate_many`` a batch runs to its end. Others answer one after another. Every failure is a
+JSON error body.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import json
 import logging
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -49,12 +53,14 @@ class TeacherServer:
         self.served = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher-engine")
         self._pending: list[tuple[GenerationRequest, asyncio.Future[Generation]]] = []
+        self._lock = threading.Lock()  # _pending is also taken from by the engine's thread
         self._worker: asyncio.Task[None] | None = None
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Run one engine call in the worker thread, after (or with) the calls queued before."""
         future: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
-        self._pending.append((request, future))
+        with self._lock:
+            self._pending.append((request, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work())
         self.waiting += 1
@@ -63,6 +69,12 @@ class TeacherServer:
         finally:
             self.waiting -= 1
 
+    def _take(self, count: int) -> list[tuple[GenerationRequest, asyncio.Future[Generation]]]:
+        """Up to ``count`` waiting requests whose caller still waits, in arrival order."""
+        with self._lock:
+            taken, self._pending = self._pending[:count], self._pending[count:]
+        return [(request, future) for request, future in taken if not future.done()]
+
     async def _work(self) -> None:
         """Hand the waiting requests to the engine, a batch at a time, until none is left."""
         loop = asyncio.get_running_loop()
@@ -70,9 +82,11 @@ class TeacherServer:
         while self._pending:
             if size > 1 and len(self._pending) < size:
                 await asyncio.sleep(GATHER_S)  # requests sent together arrive a moment apart
-            batch = [(r, f) for r, f in self._pending[:size] if not f.done()]
-            del self._pending[:size]
+            batch = self._take(size)
             if not batch:
+                continue
+            if size > 1 and hasattr(self.engine, "generate_stream"):
+                await self._stream(batch)
                 continue
             requests = [request for request, _ in batch]
             try:
@@ -84,7 +98,32 @@ class TeacherServer:
                     results = await loop.run_in_executor(self._executor, many)
             except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
                 results = [exc] * len(batch)
-            _deliver(batch, results)
+            for (_, future), result in zip(batch, results, strict=True):
+                _settle(future, result)
+
+    async def _stream(self, batch: list[tuple[GenerationRequest, asyncio.Future[Generation]]]
+                      ) -> None:
+        """One ``generate_stream`` run: it starts with ``batch``, takes requests that arrive
+        while it runs, and each reply is settled as it ends (on the event loop)."""
+        loop = asyncio.get_running_loop()
+        open_futures = {id(future): future for _, future in batch}
+
+        def more(count: int) -> list[tuple[Any, GenerationRequest]]:
+            taken = self._take(count)
+            open_futures.update((id(future), future) for _, future in taken)
+            return [(future, request) for request, future in taken]
+
+        def deliver(future: asyncio.Future[Generation], result: Any) -> None:
+            open_futures.pop(id(future), None)
+            loop.call_soon_threadsafe(_settle, future, result)
+
+        run = functools.partial(self.engine.generate_stream,  # type: ignore[attr-defined]
+                                [(future, request) for request, future in batch], more, deliver)
+        try:
+            await loop.run_in_executor(self._executor, run)
+        except Exception as exc:  # noqa: BLE001 - handed to every caller not yet answered
+            for future in list(open_futures.values()):
+                _settle(future, exc)
 
     async def chat_completions(self, request: web.Request) -> web.Response:
         """``POST /v1/chat/completions``."""
@@ -124,21 +163,18 @@ class TeacherServer:
         """Stop the engine's current generation and the worker thread."""
         self.engine.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        for _, future in self._pending:
+        for _, future in self._take(len(self._pending)):
             future.cancel()
-        self._pending.clear()
 
 
-def _deliver(batch: list[tuple[GenerationRequest, asyncio.Future[Generation]]],
-             results: list[Any]) -> None:
-    """Each caller's result or error (a caller that gave up is skipped)."""
-    for (_, future), result in zip(batch, results, strict=True):
-        if future.done():
-            continue
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
+def _settle(future: asyncio.Future[Generation], result: Any) -> None:
+    """Hand a caller its result or error (a caller that gave up is skipped)."""
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 @web.middleware
