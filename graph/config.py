@@ -26,15 +26,17 @@ from tasks.errors import UserError
 from tasks.registry import builtin_names
 from tasks.spec import TaskSpec
 
-# The embedded teacher is a small model on the CPU: it decodes up to 8 requests together (so 8
-# in flight keep it busy; a queued one may wait minutes), follows a short one-text request far
-# better than the full prompt (compact prompts, one text per generator call), and its verdicts
+# The embedded teacher is a small model on the CPU: it decodes up to 8 requests together (the
+# default 8 in flight keep it busy), follows a short one-text request far better than the
+# full prompt (compact prompts, one text per generator call), and its verdicts
 # carry no signal (it passed every sample of a test set with wrong types, BENCHMARKS.md), so the
-# critic applies its rules only; json_schema lets it repair replies against the schema.
+# critic applies its rules only; json_schema lets it repair replies against the schema. It
+# does not ask again after an unusable reply: greedy and shown its error, it repeated the error
+# in every retry of two default runs (0 of 8 retries usable, ~150 s of decoding; BENCHMARKS.md).
 LOCAL_PRESET: dict[str, Any] = {
-    "rounds": 2, "samples_per_round": 24, "max_concurrency": 8, "timeout": 900.0,
+    "rounds": 2, "samples_per_round": 28, "timeout": 900.0,
     "structured_method": "json_schema", "llm_critic": False, "texts_per_call": 1,
-    "prompts": "compact",
+    "prompts": "compact", "reply_retries": 0,
 }
 # config.json keys of runs written before settings were named after their flags
 _RENAMED = {"seed_steps": "train_steps", "timeout_s": "timeout",
@@ -113,6 +115,10 @@ class RunConfig:
     cache: bool = setting(True, "do not use the shared LLM response cache")
     temperature: float = setting(0.8, "sampling temperature of the generator and analyst",
                                  parse=non_negative_float, metavar="T")
+    reply_retries: int = setting(
+        2, "times a role asks again, showing the error, after a reply it cannot use (not "
+        "JSON, cut off at the token limit, a label outside the task, an entity not in the "
+        "text); then the sample is dropped", parse=non_negative, metavar="N")
     judge_temperature: float = setting(
         0.0, "sampling temperature of the labeler and critic (greedy: the most likely labels)",
         parse=non_negative_float, metavar="T")

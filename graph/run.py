@@ -92,6 +92,7 @@ async def open_teacher(
             max_concurrency=config.max_concurrency, structured_method=config.structured_method,
             temperature=config.temperature, seed=config.seed,
             budget_tokens=config.budget_tokens, timeout_s=config.timeout,
+            validation_retries=config.reply_retries,
             rpm=config.rpm, tpm=config.tpm,
         )
         record_info(run_dir, "teacher_info", {**info, **settings.public_dict()})

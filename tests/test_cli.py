@@ -179,10 +179,10 @@ def test_the_local_teacher_gets_its_own_defaults_and_flags_win(
         [*base, "--base-url", "http://127.0.0.1:9/v1"]))
     assert (local.teacher, remote.teacher) == ("local", "openai")
     assert (local.texts_per_call, local.llm_critic, local.prompts,
-            local.max_concurrency) == (1, False, "compact", 4)
+            local.reply_retries) == (1, False, "compact", 0)
     assert (remote.rounds, remote.samples_per_round, remote.texts_per_call,
-            remote.llm_critic, remote.prompts, remote.max_concurrency) == (
-                3, 16, 4, True, "full", 8)
+            remote.llm_critic, remote.prompts, remote.reply_retries) == (
+                3, 16, 4, True, "full", 2)
     chosen = main.config_from_args(main.build_parser().parse_args(
         [*base, "--texts-per-call", "3", "--critic-batch", "2", "--prompts", "full"]))
     assert (chosen.texts_per_call, chosen.critic_batch, chosen.prompts) == (3, 2, "full")

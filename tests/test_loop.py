@@ -118,6 +118,14 @@ def test_malformed_replies_are_retried_with_the_error_then_dropped(
     assert len(malformed) == 1 and "Tomas" in malformed[0]["raw"]
     synthetic = read_jsonl(run_dir / "synthetic.jsonl")
     assert synthetic and not any(victim[0] == s["text"] for s in synthetic)
+    victim.clear()  # --reply-retries 0: the unusable reply is dropped at once
+    server, run_dir = run_loop(broken_labels, "--reply-retries", "0", "--no-cache", rounds=1,
+                              name="no-retry")
+    bad = [r for r in server.requests if victim[0] in r["messages"][1]["content"]
+           and "careful named-entity annotator" in r["messages"][0]["content"]]
+    assert len(bad) == 1
+    assert [d["reason"] for d in read_jsonl(run_dir / "trace.jsonl")
+            if d["event"] == "drop"].count("malformed_reply") == 1
 
 
 def test_stopped_run_resumes_without_duplicates(run_loop: RunLoop, env_key, capsys) -> None:

@@ -66,7 +66,7 @@ def test_local_preset_is_data_and_flags_win_over_it() -> None:
         assert getattr(local, name) == value
     mine = main.config_from_args(main.build_parser().parse_args(
         [*base, "--teacher", "local", "--critic-batch", "4"]))
-    assert mine.critic_batch == 4 and mine.max_concurrency == LOCAL_PRESET["max_concurrency"]
+    assert mine.critic_batch == 4 and mine.reply_retries == LOCAL_PRESET["reply_retries"]
 
 
 def test_a_switch_the_local_preset_flips_can_be_undone() -> None:
