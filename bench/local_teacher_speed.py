@@ -11,7 +11,7 @@ of 4 requests that share a long system prompt (an agent's calls): with every pro
 in full, with the shared part prefilled once, and with it kept from the batch before.
 
     python bench/local_teacher_speed.py [--model qwen2.5-coder-0.5b] [--max-tokens 128] \
-        [--batch 2 4]
+        [--batch 2 4 8]
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--batch", type=int, nargs="*", default=[2, 4],
+    parser.add_argument("--batch", type=int, nargs="*", default=[2, 4, 8],
                         help="requests decoded together, measured on the current path")
     args = parser.parse_args()
     resolved = resolve_model(args.model)

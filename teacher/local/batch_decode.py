@@ -1,14 +1,16 @@
 """Several completions decoded together: one forward pass per step serves every request in
-flight. Decoding a small model on a CPU is bound by reading its weights, so two to four rows
-cost about as much as one.
+flight. Decoding a small model on a CPU is bound by reading its weights, so a few rows cost
+little more than one (2-core fp32 CPU: 8 rows decode 3.9x the tokens/s of one).
 
 Prompts are left-padded to one width (the attention mask hides the padding, positions count
 real tokens only); a row that ends (end token, ``max_tokens``, a stop string) leaves the batch
-and its part of the KV cache is dropped. A prompt prefix that every row shares (one agent's
-system part) is prefilled once (``_prefill``). A JSON reply (``json_prefix`` set) ends as soon
-as its first object is complete. Greedy rows take the most likely token; sampled rows draw from
-softmax(logits / temperature) with a generator of their own, seeded by the request's seed, so a
-seeded request draws the same way whatever it shares the batch with.
+and its part of the KV cache is dropped. Continuous batching: rows handed over while a batch
+runs are prefilled and joined to it (``_join``: both caches left-padded to one width), so a
+free place does not wait for the batch's longest reply. A prompt prefix that every row shares
+(one agent's system part) is prefilled once (``_prefill``). A JSON reply (``json_prefix`` set)
+ends as soon as its first object is complete. Greedy rows take the most likely token; sampled
+rows draw from softmax(logits / temperature) with a generator of their own, seeded by the
+request's seed, so a seeded request draws the same way whatever it shares the batch with.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ by putting the start of the object in the model's mouth (``json_prefix``); the s
 schema to the prompt and repairs the reply. Four speed-ups: the dequantised weights are kept
 on disk (a start takes seconds instead of a minute or two); the KV cache of the previous
 prompt is reused for the prefix the next prompt shares (agent prompts repeat their system
-part); requests in flight are decoded together (``generate_many``, batch_decode.py); a JSON
-reply ends when its first object is complete (small models ramble on after it).
+part); requests in flight are decoded together, with continuous batching
+(``generate_stream``, batch_decode.py); a JSON reply ends when its first object is complete
+(small models ramble on after it).
 On a CUDA GPU (``device`` auto or cuda[:N]) the model runs there in bf16 (fp16 where the GPU has
 no bf16); the student of the same run shares the GPU. On a CPU with native bf16 (AVX512-BF16,
 AMX) the weights run in bf16 (``precision`` auto), else in fp32.
