@@ -242,23 +242,18 @@ def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: lis
         logits = out.logits[:, -1:, :].float()
         generators = [_generator(row) for row in new]
         tokens = [_pick(logits[i], row, generators[i]) for i, row in enumerate(new)]
-        going = [i for i, row in enumerate(new) if not finish(row, tokens[i])]
-        if not going:
-            return
-        cache = getattr(out, cache_kwarg)
-        if len(going) < len(new):
-            index = torch.tensor(going, device=device)
-            cache.batch_select_indices(index)
-            mask = mask[index]
+        cache, before = getattr(out, cache_kwarg), len(running.rows)
         if running.cache is None:
             running.cache, running.mask = cache, mask
             running.lengths = mask.sum(-1)
         else:
             running.mask = _join(running.cache, running.mask, cache, mask)
             running.lengths = torch.cat([running.lengths, mask.sum(-1)])
-        running.rows += [new[i] for i in going]
-        running.generators += [generators[i] for i in going]
-        running.tokens += [tokens[i] for i in going]
+        running.rows += new
+        running.generators += generators
+        running.tokens += tokens
+        running.keep([i for i, row in enumerate(running.rows)  # a new row may end at once
+                      if i < before or not finish(row, running.tokens[i])], device)
 
     while True:
         admit()
