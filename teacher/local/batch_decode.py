@@ -230,13 +230,18 @@ def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: lis
         return True
 
     def admit() -> None:
+        """Fill the free places; again while new rows end at once (a 1-token reply)."""
+        while admit_once():
+            pass
+
+    def admit_once() -> bool:
         room = limit - len(running.rows)
         new, waiting[:] = waiting[:room], waiting[room:]
         if more is not None and len(new) < room and (
                 running.cache is None or _mergeable(running.cache)):
             new += more(room - len(new))
         if not new:
-            return
+            return False
         out, mask = _prefill(model, new, pad_id=pad_id, device=device, cache_kwarg=cache_kwarg,
                              prefix_cache=prefix_cache)
         logits = out.logits[:, -1:, :].float()
@@ -254,6 +259,7 @@ def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: lis
         running.tokens += tokens
         running.keep([i for i, row in enumerate(running.rows)  # a new row may end at once
                       if i < before or not finish(row, running.tokens[i])], device)
+        return len(running.rows) < limit
 
     while True:
         admit()
