@@ -132,6 +132,7 @@ def test_batched_greedy_replies_equal_the_replies_one_at_a_time(engine) -> None:
     assert [g.prompt_tokens for g in together] == [g.prompt_tokens for g in alone]
     assert [g.completion_tokens for g in together] == [g.completion_tokens for g in alone]
     assert together[2].completion_tokens == 6 and engine.describe()["batched_requests"] >= 3
+    assert engine.describe()["weight_layout"] == "in,out"  # fp32 CPU: cpu_layout.py
 
 
 @pytest.mark.model
@@ -252,3 +253,18 @@ def test_rows_join_a_running_batch_and_leave_it_as_they_end(engine) -> None:
     assert order[0] == 1 and order[-1] == 0  # the short reply came back long before the count
     assert set(order[1:3]) == {2, 3}  # both joined while the count was still being decoded
     assert rows_at_handover[0] == 1  # one place free (the count still running), never more
+
+
+@pytest.mark.model
+def test_more_requests_than_places_all_get_replies_when_each_ends_at_once(engine) -> None:
+    """Rows that end on their first token free their places before any decode step; the
+    requests still waiting are admitted then (they were once left unanswered)."""
+    asks = [_ask(text, max_tokens=1) for text in ("Name a fruit.", "Name a colour.",
+                                                  "Name a city.", "Name a river.", "Name a car.")]
+    alone = [engine.generate(ask).text for ask in asks]
+    saved, engine.max_batch = engine.max_batch, 2
+    try:
+        together = engine.generate_many(asks)
+    finally:
+        engine.max_batch = saved
+    assert [g.text for g in together] == alone

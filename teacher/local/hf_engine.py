@@ -3,12 +3,14 @@ GPU).
 
 Needs ``gguf`` and ``accelerate`` (the ``local`` extra), no compiler. JSON replies are steered
 by putting the start of the object in the model's mouth (``json_prefix``); the server adds the
-schema to the prompt and repairs the reply. Four speed-ups: the dequantised weights are kept
+schema to the prompt and repairs the reply. Five speed-ups: the dequantised weights are kept
 on disk (a start takes seconds instead of a minute or two); the KV cache of the previous
 prompt is reused for the prefix the next prompt shares (agent prompts repeat their system
 part); requests in flight are decoded together, with continuous batching
-(``generate_stream``, batch_decode.py); a JSON reply ends when its first object is complete
-(small models ramble on after it).
+(``generate_stream``, batch_decode.py); in fp32 on the CPU the linear layers keep their
+weights as [in, out], the layout the BLAS kernel runs fastest for several rows
+(cpu_layout.py); a JSON reply ends when its first object is complete (small models ramble on
+after it).
 On a CUDA GPU (``device`` auto or cuda[:N]) the model runs there in bf16 (fp16 where the GPU has
 no bf16); the student of the same run shares the GPU. On a CPU with native bf16 (AVX512-BF16,
 AMX) the weights run in bf16 (``precision`` auto), else in fp32.
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from teacher.local.batch_decode import Row, decode_together, reply_ends
+from teacher.local.cpu_layout import transpose_linears
 from teacher.local.engines import (
     DEFAULT_CONTEXT,
     PRECISIONS,
@@ -154,7 +157,8 @@ class TransformersEngine:
 
     def __init__(self, model_path: Path, threads: int | None = None,
                  context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None,
-                 device: str = "auto", precision: str = "auto") -> None:
+                 device: str = "auto", precision: str = "auto",
+                 transpose: bool = True) -> None:
         import torch
         from transformers.utils import logging as hf_logging
 
@@ -177,6 +181,10 @@ class TransformersEngine:
         if self.device != "cpu" or dtype != torch.float32:
             self.model = self.model.to(device=self.device, dtype=dtype)
         self.dtype = str(dtype).removeprefix("torch.")
+        self.layout = "out,in"
+        if transpose and self.device == "cpu" and dtype == torch.float32:
+            transpose_linears(self.model)  # batched decoding ~1.5x faster (cpu_layout.py)
+            self.layout = "in,out"
         self.load_seconds = round(time.perf_counter() - started, 1)
         limit = getattr(self.model.config, "max_position_embeddings", None) or context
         self.context = min(context, int(limit))
@@ -322,7 +330,7 @@ class TransformersEngine:
     def describe(self) -> dict[str, Any]:
         """Engine facts for /health and run configs."""
         return {"engine": self.name, "threads": self.threads, "context": self.context,
-                "device": self.device, "dtype": self.dtype,
+                "device": self.device, "dtype": self.dtype, "weight_layout": self.layout,
                 "load_seconds": self.load_seconds, "loaded_from": self.loaded_from,
                 "constrained_json": self.constrained, "prefix_cache_hits": self._prefix_cache.hits,
                 "prefix_tokens_reused": self._prefix_cache.reused_tokens,
