@@ -1,6 +1,7 @@
 """Prompt and completion tokens/s of the embedded teacher's transformers engine: the old path
-(fp32 weights) and the current one (``--precision auto``: bf16 where the CPU has it natively),
-in one run on the same machine.
+(fp32 weights in nn.Linear's layout) and the current one (``--precision auto``: bf16 where the
+CPU has it natively, else fp32 with the linears' weights as [in, out]), in one run on the same
+machine.
 
 Prompt speed: three prompts of ~500 tokens that share no prefix, generating one token each
 (the prefix cache cannot help). Completion speed: a reply of up to ``--max-tokens`` tokens,
@@ -11,7 +12,7 @@ of 4 requests that share a long system prompt (an agent's calls): with every pro
 in full, with the shared part prefilled once, and with it kept from the batch before.
 
     python bench/local_teacher_speed.py [--model qwen2.5-coder-0.5b] [--max-tokens 128] \
-        [--batch 2 4 8]
+        [--batch 2 4 8 16]
 """
 
 from __future__ import annotations
@@ -66,8 +67,12 @@ def measure_batch(engine: TransformersEngine, size: int, max_tokens: int,
     ``prompt_rate`` taken off) and the tokens they wrote."""
     asks = [GenerationRequest(_messages(20 + i, f"{LONG_ASK} Start with number {i + 1}."),
                               max_tokens, 0.0, None, None, []) for i in range(size)]
+    saved, engine.max_batch = engine.max_batch, size  # all of them in one batch
     started = time.perf_counter()
-    done = engine.generate_many(asks)
+    try:
+        done = engine.generate_many(asks)
+    finally:
+        engine.max_batch = saved
     tokens = sum(g.completion_tokens for g in done)
     spent = time.perf_counter() - started - sum(g.prompt_tokens for g in done) / prompt_rate
     return tokens / spent, tokens
@@ -107,17 +112,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--batch", type=int, nargs="*", default=[2, 4, 8],
+    parser.add_argument("--batch", type=int, nargs="*", default=[2, 4, 8, 16],
                         help="requests decoded together, measured on the current path")
     args = parser.parse_args()
     resolved = resolve_model(args.model)
     rates = {}
     for label, precision in (("old path (fp32)", "fp32"), ("current (auto)", "auto")):
         engine = TransformersEngine(resolved.path, weights_cache=_weights_cache(resolved.sha256),
-                                    device="cpu", precision=precision)
+                                    device="cpu", precision=precision,
+                                    transpose=precision != "fp32")
         prompt, completion, n = measure(engine, args.max_tokens)
         rates[precision] = (prompt, completion)
-        print(f"{label:<16} dtype {engine.dtype:<9} threads {engine.threads}: prompt "
+        print(f"{label:<16} dtype {engine.dtype:<9} layout {engine.layout} threads "
+              f"{engine.threads}: prompt "
               f"{prompt:.1f} tokens/s, completion {completion:.1f} tokens/s ({n} tokens)")
         if precision == "auto":
             for size in args.batch:

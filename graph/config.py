@@ -36,7 +36,7 @@ from tasks.spec import TaskSpec
 LOCAL_PRESET: dict[str, Any] = {
     "rounds": 2, "samples_per_round": 28, "timeout": 900.0,
     "structured_method": "json_schema", "llm_critic": False, "texts_per_call": 1,
-    "prompts": "compact", "reply_retries": 0,
+    "prompts": "compact", "reply_retries": 0, "max_concurrency": 16,  # = the engine's max_batch
 }
 # config.json keys of runs written before settings were named after their flags
 _RENAMED = {"seed_steps": "train_steps", "timeout_s": "timeout",

@@ -1,6 +1,6 @@
 """Several completions decoded together: one forward pass per step serves every request in
 flight. Decoding a small model on a CPU is bound by reading its weights, so a few rows cost
-little more than one (2-core fp32 CPU: 8 rows decode 3.9x the tokens/s of one).
+little more than one (2-core fp32 CPU: 8 rows decode 5.6x, 16 rows 7.0x the tokens/s of one).
 
 Prompts are left-padded to one width (the attention mask hides the padding, positions count
 real tokens only); a row that ends (end token, ``max_tokens``, a stop string) leaves the batch
