@@ -42,3 +42,12 @@ def test_the_embedding_keeps_its_own_weight() -> None:
     transpose_linears(model)
     assert torch.equal(model["embed"].weight, weight)
     assert model["head"].weight_t.data_ptr() != model["embed"].weight.data_ptr()
+
+
+def test_no_tensor_still_points_into_the_loaded_weights() -> None:
+    """Loaded weights may be a memory-mapped file: every tensor left (biases, embedding)
+    is a copy, so the mapping is released."""
+    model = _model()
+    loaded = {t.data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    transpose_linears(model)
+    assert not loaded & {t.data_ptr() for t in [*model.parameters(), *model.buffers()]}
