@@ -53,6 +53,9 @@ def test_describe_for_config(teacher):
     assert facts["device"] == ("cuda:0" if on_gpu else "cpu")  # auto: a CUDA GPU when there
     cpu_dtype = "bfloat16" if cpu_has_fast_bf16() else "float32"  # auto: native bf16 only
     assert facts["dtype"] in (("bfloat16", "float16") if on_gpu else (cpu_dtype,))
+    fp32_cpu = facts["dtype"] == "float32" and facts["device"] == "cpu"
+    assert facts["weight_layout"] == ("in,out" if fp32_cpu else "out,in")  # cpu_layout.py
+    assert facts["max_batch"] == 16
     assert facts["sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     assert facts["file"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert teacher.base_url.startswith("http://127.0.0.1:") and teacher.base_url.endswith("/v1")

@@ -121,13 +121,14 @@ class LocalTeacher:
         return self._workdir / "server.log" if self._workdir else None
 
     def describe(self) -> dict[str, Any]:
-        """Facts for config.json: kind, engine, model name, file, sha256, threads, base_url."""
+        """Facts for config.json: kind, engine, model name, file, sha256, threads, device,
+        dtype, weight layout, rows decoded together, base_url."""
         facts: dict[str, Any] = {"kind": "local", "model": self.model_name,
                                  "engine": self._info.get("engine", self.engine)}
         if self.resolved is not None:
             facts.update(self.resolved.describe())
-        for key in ("threads", "context", "device", "dtype", "load_seconds", "loaded_from",
-                    "constrained_json"):
+        for key in ("threads", "context", "device", "dtype", "weight_layout", "max_batch",
+                    "load_seconds", "loaded_from", "constrained_json"):
             if key in self._info:
                 facts[key] = self._info[key]
         if self.port is not None:
