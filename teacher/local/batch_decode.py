@@ -230,36 +230,31 @@ def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: lis
         return True
 
     def admit() -> None:
-        """Fill the free places; again while new rows end at once (a 1-token reply)."""
-        while admit_once():
-            pass
-
-    def admit_once() -> bool:
-        room = limit - len(running.rows)
-        new, waiting[:] = waiting[:room], waiting[room:]
-        if more is not None and len(new) < room and (
-                running.cache is None or _mergeable(running.cache)):
-            new += more(room - len(new))
-        if not new:
-            return False
-        out, mask = _prefill(model, new, pad_id=pad_id, device=device, cache_kwarg=cache_kwarg,
-                             prefix_cache=prefix_cache)
-        logits = out.logits[:, -1:, :].float()
-        generators = [_generator(row) for row in new]
-        tokens = [_pick(logits[i], row, generators[i]) for i, row in enumerate(new)]
-        cache, before = getattr(out, cache_kwarg), len(running.rows)
-        if running.cache is None:
-            running.cache, running.mask = cache, mask
-            running.lengths = mask.sum(-1)
-        else:
-            running.mask = _join(running.cache, running.mask, cache, mask)
-            running.lengths = torch.cat([running.lengths, mask.sum(-1)])
-        running.rows += new
-        running.generators += generators
-        running.tokens += tokens
-        running.keep([i for i, row in enumerate(running.rows)  # a new row may end at once
-                      if i < before or not finish(row, running.tokens[i])], device)
-        return len(running.rows) < limit
+        """Fill the free places (again while admitted rows end at once: 1-token replies)."""
+        while (room := limit - len(running.rows)) > 0:
+            new, waiting[:] = waiting[:room], waiting[room:]
+            if more is not None and len(new) < room and (
+                    running.cache is None or _mergeable(running.cache)):
+                new += more(room - len(new))
+            if not new:
+                return
+            out, mask = _prefill(model, new, pad_id=pad_id, device=device, cache_kwarg=cache_kwarg,
+                                 prefix_cache=prefix_cache)
+            logits = out.logits[:, -1:, :].float()
+            generators = [_generator(row) for row in new]
+            tokens = [_pick(logits[i], row, generators[i]) for i, row in enumerate(new)]
+            cache, before = getattr(out, cache_kwarg), len(running.rows)
+            if running.cache is None:
+                running.cache, running.mask = cache, mask
+                running.lengths = mask.sum(-1)
+            else:
+                running.mask = _join(running.cache, running.mask, cache, mask)
+                running.lengths = torch.cat([running.lengths, mask.sum(-1)])
+            running.rows += new
+            running.generators += generators
+            running.tokens += tokens
+            running.keep([i for i, row in enumerate(running.rows)  # a new row may end at once
+                          if i < before or not finish(row, running.tokens[i])], device)
 
     while True:
         admit()
