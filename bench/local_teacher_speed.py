@@ -9,7 +9,8 @@ less its prompt's time at the measured prompt speed. Greedy decoding, one reques
 then, for the current path, ``--batch`` sizes: that many requests in flight decoded together
 (``generate_many``), completion tokens of all of them per second of decoding. Last, the prefill
 of 4 requests that share a long system prompt (an agent's calls): with every prompt prefilled
-in full, with the shared part prefilled once, and with it kept from the batch before.
+in full, with the shared part prefilled once, and with it kept from the batch before. Where
+llama-cpp-python is installed (the server's engine then), one request on it too.
 
     python bench/local_teacher_speed.py [--model qwen2.5-coder-0.5b] [--max-tokens 128] \
         [--batch 2 4 8 16]
@@ -22,13 +23,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server sets it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from teacher.local.cli import _weights_cache  # noqa: E402
-from teacher.local.engines import GenerationRequest  # noqa: E402
+from teacher.local.engines import GenerationRequest, llama_cpp_available  # noqa: E402
 from teacher.local.hf_engine import TransformersEngine  # noqa: E402
 from teacher.local.models import DEFAULT_MODEL, resolve_model  # noqa: E402
 
@@ -43,17 +45,25 @@ def _messages(i: int, user: str) -> list[dict[str, str]]:
             {"role": "user", "content": user}]
 
 
-def measure(engine: TransformersEngine, max_tokens: int) -> tuple[float, float, int]:
+def forget_prompts(engine: Any) -> None:
+    """Drop the KV cache an engine keeps of its last prompt, so the next one is read in full."""
+    if isinstance(engine, TransformersEngine):
+        engine._prefix_cache.clear()
+    else:
+        engine.llm.reset()  # llama.cpp reuses the prefix of its last prompt otherwise
+
+
+def measure(engine: Any, max_tokens: int) -> tuple[float, float, int]:
     """Prompt tokens/s, completion tokens/s and the completion's length."""
     tokens, started = 0, time.perf_counter()
     for i in range(3):
-        engine._prefix_cache.clear()
+        forget_prompts(engine)
         done = engine.generate(GenerationRequest(
             _messages(i, f"Sentence {i}: Anna Berg of Nordbank met officials in Oslo."),
             1, 0.0, None, None, []))
         tokens += done.prompt_tokens
     prompt_rate = tokens / (time.perf_counter() - started)
-    engine._prefix_cache.clear()
+    forget_prompts(engine)
     started = time.perf_counter()
     done = engine.generate(GenerationRequest(_messages(9, LONG_ASK), max_tokens, 0.0, None,
                                              None, []))
@@ -141,6 +151,15 @@ def main() -> None:
     print(f"ratio current / old: prompt {p_new / p_old:.2f}x, completion {c_new / c_old:.2f}x"
           + "".join(f", {key} {rates[key][1] / c_old:.2f}x" for key in rates
                     if key.startswith("batch")))
+    if llama_cpp_available():
+        from teacher.local.llama_engine import LlamaCppEngine
+
+        engine = LlamaCppEngine(resolved.path)
+        prompt, completion, n = measure(engine, args.max_tokens)
+        print(f"{'llama.cpp':<16} the GGUF's own weights, threads {engine.threads}: prompt "
+              f"{prompt:.1f} tokens/s, completion {completion:.1f} tokens/s ({n} tokens); "
+              f"against the old path: prompt {prompt / p_old:.2f}x, completion "
+              f"{completion / c_old:.2f}x")
 
 
 if __name__ == "__main__":
