@@ -74,7 +74,10 @@ def _events() -> list[dict[str, Any]]:
             {"event": "node", "node": "assess", "metrics": round_no + 1},
         ]
     events += [{"event": "run_end", "round": 2, "stop_reason": "2 rounds done"},
-               {"event": "node", "node": "finish", "stop_reason": "2 rounds done"}]
+               {"event": "node", "node": "finish", "stop_reason": "2 rounds done"},
+               {"event": "teacher_engine", "engine": "transformers", "served": 12, "batches": 3,
+                "batched_requests": 12, "prefill_prompt_tokens": 6000,
+                "prefill_computed_tokens": 1500, "prefill_seconds": 8.0}]
     return [{"ts": 1_700_000_000 + i, **e} for i, e in enumerate(events)]
 
 

@@ -87,6 +87,7 @@ async def open_teacher(
             except (ModelError, LocalTeacherError) as exc:
                 raise UserError(str(exc).strip().splitlines()[0]) from None
             base_url, model, info = local.base_url, local.model_name, local.describe()
+            stack.callback(record_engine_counters, local, run_dir)  # while it still runs
         settings = TeacherSettings(
             base_url=base_url, model=model, api_key=api_key,
             max_concurrency=config.max_concurrency, structured_method=config.structured_method,
@@ -101,6 +102,19 @@ async def open_teacher(
         client.record = run_dir.append_trace  # on disk before a checkpoint can hold the reply
         stack.push_async_callback(client.aclose)
         yield client
+
+
+ENGINE_COUNTERS = ("engine", "served", "batches", "batched_requests", "prefill_prompt_tokens",
+                   "prefill_computed_tokens", "prefill_seconds")
+
+
+def record_engine_counters(local: Any, run_dir: RunDir) -> None:
+    """A ``teacher_engine`` trace event: what the embedded teacher did for this process
+    (requests, batches, prompt tokens read and computed, prefill seconds)."""
+    facts = local.counters()
+    if facts:
+        run_dir.append_trace({"event": "teacher_engine",
+                              **{key: facts[key] for key in ENGINE_COUNTERS if key in facts}})
 
 
 def _summarise(node: str, update: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Reading a run directory back, round by round: the one reader of ``trace``, ``view`` and
 ``report``.
 
-Sources: ``trace.jsonl`` (node updates, LLM calls, drops, feedback), ``metrics.jsonl``,
+Sources: ``trace.jsonl`` (node updates, LLM calls, drops, feedback, the embedded teacher's
+counters), ``metrics.jsonl``,
 ``synthetic.jsonl``, ``config.json`` and ``graph.mmd``. Every field is optional: a run that is
 still going, or one stopped early, reads as far as it got. Unparsable lines are skipped and
 counted. Events without a ``round`` belong to the round of the events before them.
@@ -95,6 +96,27 @@ class RoundLog:
 
 
 @dataclass
+class EngineCounters:
+    """What the embedded teacher did for one process of the run (a ``teacher_engine`` event):
+    requests and batches, the prompt tokens its prefills read and computed (the rest came from
+    a prefix shared in a batch or kept from the one before), and their seconds."""
+
+    served: int = 0
+    batches: int = 0
+    prompt_tokens: int = 0
+    computed_tokens: int = 0
+    prefill_seconds: float = 0.0
+
+    @classmethod
+    def of(cls, event: JsonDict) -> EngineCounters:
+        seconds = event.get("prefill_seconds")
+        return cls(_int(event.get("served")), _int(event.get("batches")),
+                   _int(event.get("prefill_prompt_tokens")),
+                   _int(event.get("prefill_computed_tokens")),
+                   float(seconds) if isinstance(seconds, int | float) else 0.0)
+
+
+@dataclass
 class RunLog:
     """A run directory read back."""
 
@@ -105,6 +127,7 @@ class RunLog:
     stop_reason: str = ""
     graph_mmd: str = ""
     bad_lines: int = 0
+    teacher_engine: list[EngineCounters] = field(default_factory=list)  # one per process
 
     def round(self, number: int) -> RoundLog:
         """The round ``number``, created when first seen."""
@@ -266,6 +289,9 @@ def load_run(path: Path | str) -> RunLog:
             continue
         if kind == "run_end":
             log.stop_reason = str(event.get("stop_reason", ""))
+            continue
+        if kind == "teacher_engine":
+            log.teacher_engine.append(EngineCounters.of(event))
             continue
         if event.get("node") == "finish":
             continue

@@ -180,13 +180,27 @@ def test_a_shared_system_prompt_is_prefilled_once_and_kept_for_the_next_batch(en
             for text in ("Name a fruit.", "What is the capital of France?", "Name a colour.")]
     alone = [engine.generate(ask) for ask in asks]
     engine._prefix_cache.clear()
+    stats = engine.prefill
+    before = (stats.prompt_tokens, stats.computed_tokens, stats.seconds)
     first = engine.generate_many(asks[:2])
     hits, reused = engine._prefix_cache.hits, engine._prefix_cache.reused_tokens
+    middle = (stats.prompt_tokens, stats.computed_tokens, stats.seconds)
     second = engine.generate_many(asks[1:])
     assert [g.text for g in first + second] == [alone[0].text, alone[1].text, alone[1].text,
                                                 alone[2].text]
     assert engine._prefix_cache.hits == hits + 1  # the second batch reused the first's prefix
     assert engine._prefix_cache.reused_tokens - reused >= 50
+    # what the prefills cost: every prompt token counted, the shared part computed once
+    # (first batch), then not at all but its last token (second batch, kept from the first)
+    prompt, computed, seconds = (m - b for m, b in zip(middle, before, strict=True))
+    assert prompt == sum(g.prompt_tokens for g in first) and seconds > 0
+    assert prompt - computed >= 50  # the second row's copy of the system part
+    assert computed >= 50  # the system part once
+    prompt, computed, _ = (a - m for a, m in
+                           zip((stats.prompt_tokens, stats.computed_tokens, stats.seconds),
+                               middle, strict=True))
+    assert prompt == sum(g.prompt_tokens for g in second) and prompt - computed >= 100
+    assert engine.describe()["prefill_computed_tokens"] == stats.computed_tokens
 
 
 class StreamingEngine(RecordingEngine):

@@ -22,6 +22,10 @@ import torch
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
+from graph.run import record_engine_counters
+from graph.rundir import RunDir
+from inspection.runlog import load_run
+from inspection.timeline import render_timeline
 from teacher.local import LocalTeacher, ModelNotInstalledError, resolve_model
 from teacher.local.hf_engine import cpu_has_fast_bf16
 
@@ -127,6 +131,31 @@ def test_three_concurrent_requests_all_succeed(teacher):
     assert len(replies) == 3
     assert all(r.usage_metadata["output_tokens"] >= 1 for r in replies)
     assert _health(teacher)["batched_requests"] >= before + 2  # sent together, decoded together
+
+
+def test_the_run_trace_gets_what_the_teacher_did(teacher, tmp_path):
+    """The counters a run records when it stops the teacher: every prompt token the replies
+    were charged for went through a prefill, and the shared system part was computed once."""
+    model = llm(teacher, max_tokens=4)
+    system = "You answer in one word. Be brief and exact. " * 6
+    before = teacher.counters()
+
+    replies = model.batch([[("system", system), ("user", f"Colour {i}?")] for i in range(3)],
+                          config={"max_concurrency": 3})  # threads: sent together
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.path.mkdir()
+    record_engine_counters(teacher, run_dir)
+    [counters] = load_run(run_dir.path).teacher_engine
+    assert counters.served == before["served"] + 3
+    prompt = sum(r.usage_metadata["input_tokens"] for r in replies)
+    assert counters.prompt_tokens == before["prefill_prompt_tokens"] + prompt
+    computed = counters.computed_tokens - before["prefill_computed_tokens"]
+    assert 0 < computed < prompt and counters.prefill_seconds > before["prefill_seconds"]
+    assert "local teacher " in render_timeline(run_dir.path)
+
+
+def test_counters_of_a_stopped_teacher_are_empty():
+    assert LocalTeacher(MODEL).counters() == {}
 
 
 def _health(teacher: LocalTeacher) -> dict:

@@ -27,6 +27,8 @@ def test_run_log_groups_events_by_round(tmp_path: Path) -> None:
     assert [s["stance"] for s in first.samples] == ["easy", "hard"]
     assert log.stop_reason == "2 rounds done" and log.bad_lines == 1
     assert log.total_calls()["analyst"].calls == 2
+    [engine] = log.teacher_engine  # the embedded teacher's counters, not a round's event
+    assert (engine.served, engine.prompt_tokens, engine.computed_tokens) == (12, 6000, 1500)
 
 
 def test_run_directories_from_before_role_plugins_read_the_same(tmp_path: Path) -> None:
@@ -62,6 +64,9 @@ def test_timeline_shows_each_round(tmp_path: Path) -> None:
                    "test F1 19.00", "drop reasons: duplicate 1, malformed_reply 1",
                    "- duplicate [critic] Duplicate sentence about Oslo .",
                    "student got 1 right, 1 wrong", "stopped 2 rounds done",
+                   "local teacher 12 requests in 3 batches; prompts 6,000 tokens, 1,500 of them "
+                   "computed (4.0x read per token computed), prefilled in 8 s: 750 prompt "
+                   "tokens/s",
                    "1 unreadable line(s) skipped"):
         assert needle in text, needle
     assert INJECTED in text  # terminal text is shown as written (no markup interpretation)

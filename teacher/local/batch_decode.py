@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,23 @@ class Row:
     json_prefix: str | None = None  # a JSON reply: the start put in the model's mouth
     new: list[int] = field(default_factory=list)
     tag: Any = None  # the caller's handle on the row (its request)
+
+
+@dataclass
+class PrefillStats:
+    """What reading the prompts cost: their tokens, the tokens run through the model (the rest
+    came from a prefix shared in the batch or kept from the batch before) and the seconds."""
+
+    prompt_tokens: int = 0
+    computed_tokens: int = 0
+    seconds: float = 0.0
+
+    def describe(self) -> dict[str, Any]:
+        """The counters for /health: ``prefill_prompt_tokens``, ``prefill_computed_tokens``,
+        ``prefill_seconds``."""
+        return {"prefill_prompt_tokens": self.prompt_tokens,
+                "prefill_computed_tokens": self.computed_tokens,
+                "prefill_seconds": round(self.seconds, 3)}
 
 
 def _generator(row: Row) -> Any:
@@ -91,18 +109,20 @@ def shared_length(rows: list[Row]) -> int:
 
 
 def _prefill(model: Any, rows: list[Row], *, pad_id: int, device: str, cache_kwarg: str,
-             prefix_cache: PrefixCache | None) -> tuple[Any, Any]:
+             prefix_cache: PrefixCache | None,
+             stats: PrefillStats | None = None) -> tuple[Any, Any]:
     """The first forward pass: every prompt, left-padded to one width; the output and the mask.
 
     Rows that share a prompt prefix of ``MIN_SHARED`` tokens or more (an agent's system part)
     prefill it once, its KV cache copied to each row (and taken from / kept in
     ``prefix_cache``, for the next batch of the same role); the padding then sits between the
-    prefix and each row's own part.
+    prefix and each row's own part. ``stats`` counts the tokens and seconds.
     """
     import torch
 
+    started = time.perf_counter()
     shared = shared_length(rows) if prefix_cache is not None else 0
-    past = None
+    past, done = None, 0
     if prefix_cache is not None and shared >= PrefixCache.MIN_SHARED:
         prefix = rows[0].ids[:shared]
         past = prefix_cache.lookup(prefix)  # covers all but the prefix's last tokens
@@ -128,6 +148,10 @@ def _prefill(model: Any, rows: list[Row], *, pad_id: int, device: str, cache_kwa
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
                 logits_to_keep=1,
                 **({cache_kwarg: past} if past is not None else {}))
+    if stats is not None:
+        stats.prompt_tokens += sum(len(row.ids) for row in rows)
+        stats.computed_tokens += shared - done + sum(len(row.ids) - shared for row in rows)
+        stats.seconds += time.perf_counter() - started
     return out, mask
 
 
@@ -206,13 +230,13 @@ def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: lis
                     prefix_cache: PrefixCache | None = None,
                     more: Callable[[int], list[Row]] | None = None,
                     done: Callable[[Row], None] | None = None,
-                    max_rows: int | None = None) -> None:
+                    max_rows: int | None = None, stats: PrefillStats | None = None) -> None:
     """Decode every row to its end, filling ``row.new`` (the end token, if any, included).
 
     Continuous batching: with ``more``, each time rows end the free places (up to
     ``max_rows`` rows in all) go to the rows ``more(free)`` hands over, prefilled and joined
     to the running batch; ``done(row)`` is called as each row ends, so its caller need not
-    wait for the batch.
+    wait for the batch. ``stats`` counts what the prefills cost.
     """
     import torch
 
@@ -239,7 +263,7 @@ def decode_together(model: Any, tokenizer: Any, rows: list[Row], *, end_ids: lis
             if not new:
                 return
             out, mask = _prefill(model, new, pad_id=pad_id, device=device, cache_kwarg=cache_kwarg,
-                                 prefix_cache=prefix_cache)
+                                 prefix_cache=prefix_cache, stats=stats)
             logits = out.logits[:, -1:, :].float()
             generators = [_generator(row) for row in new]
             tokens = [_pick(logits[i], row, generators[i]) for i, row in enumerate(new)]

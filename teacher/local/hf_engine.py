@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from teacher.local.batch_decode import Row, decode_together, reply_ends
+from teacher.local.batch_decode import PrefillStats, Row, decode_together, reply_ends
 from teacher.local.cpu_layout import transpose_linears
 from teacher.local.engines import (
     DEFAULT_CONTEXT,
@@ -192,6 +192,7 @@ class TransformersEngine:
         self._cancel = threading.Event()
         self._prefix_cache = PrefixCache()
         self.batches = self.batched_requests = 0
+        self.prefill = PrefillStats()  # of the batched path (the server's)
         self._torch = torch
         from transformers.generation import utils as generation_utils
 
@@ -288,7 +289,7 @@ class TransformersEngine:
                             pad_id=self._eos_ids[0], device=self.device,
                             cache_kwarg=self._cache_kwarg, cancel=self._cancel,
                             prefix_cache=self._prefix_cache, more=take, done=done,
-                            max_rows=self.max_batch)
+                            max_rows=self.max_batch, stats=self.prefill)
 
     def generate(self, request: GenerationRequest) -> Generation:
         """Generate greedily (temperature 0) or by sampling; see ``Engine.generate``."""
@@ -335,7 +336,7 @@ class TransformersEngine:
                 "constrained_json": self.constrained, "prefix_cache_hits": self._prefix_cache.hits,
                 "prefix_tokens_reused": self._prefix_cache.reused_tokens,
                 "max_batch": self.max_batch, "batches": self.batches,
-                "batched_requests": self.batched_requests}
+                "batched_requests": self.batched_requests, **self.prefill.describe()}
 
     def close(self) -> None:
         """Make a running generation stop at its next token."""

@@ -135,6 +135,18 @@ class LocalTeacher:
             facts["base_url"] = self.base_url
         return facts
 
+    def counters(self) -> dict[str, Any]:
+        """The server's ``/health`` facts as of now (requests served, batches, what the prompt
+        prefills cost); empty when it is not running or does not answer."""
+        if not self.running or self.port is None:
+            return {}
+        try:
+            with _NO_PROXY.open(f"http://127.0.0.1:{self.port}/health", timeout=5) as resp:
+                facts = json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+        return facts if isinstance(facts, dict) else {}
+
     def start(self) -> LocalTeacher:
         """Resolve the model, start the server and wait until ``/health`` answers."""
         if self.running:
