@@ -115,6 +115,17 @@ class EngineCounters:
                    _int(event.get("prefill_computed_tokens")),
                    float(seconds) if isinstance(seconds, int | float) else 0.0)
 
+    def summary(self) -> str:
+        """In words (``main.py trace`` and ``view``): requests and batches, and how many of the
+        prompt tokens read were computed."""
+        text = f"{self.served} requests in {self.batches} batches"
+        prompt, computed, seconds = self.prompt_tokens, self.computed_tokens, self.prefill_seconds
+        if prompt and computed and seconds > 0:
+            text += (f"; prompts {prompt:,} tokens, {computed:,} of them computed "
+                     f"({prompt / computed:.1f}x read per token computed), prefilled in "
+                     f"{seconds:.0f} s: {prompt / seconds:.0f} prompt tokens/s")
+        return text
+
 
 @dataclass
 class RunLog:

@@ -19,14 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from evokd.cli import run_command
-from inspection.runlog import (
-    EngineCounters,
-    RoundLog,
-    RunLog,
-    enabled_roles,
-    load_run,
-    run_dir_parser,
-)
+from inspection.runlog import RoundLog, RunLog, enabled_roles, load_run, run_dir_parser
 from inspection.samples import drop_text
 
 INDENT = "  "
@@ -151,19 +144,6 @@ def _round(out: _Writer, entry: RoundLog, max_drops: int, width: int) -> None:
         out.line(("metrics ", "cyan"), "(round not finished)", indent=1)
 
 
-def engine_line(counters: EngineCounters) -> str:
-    """What the embedded teacher did in one process, in words: requests and batches, and how
-    many of the prompt tokens it read were computed (the rest came from shared prefixes)."""
-    text = f"{counters.served} requests in {counters.batches} batches"
-    prompt, computed, seconds = (counters.prompt_tokens, counters.computed_tokens,
-                                 counters.prefill_seconds)
-    if prompt and computed and seconds > 0:
-        text += (f"; prompts {prompt:,} tokens, {computed:,} of them computed "
-                 f"({prompt / computed:.1f}x read per token computed), prefilled in "
-                 f"{seconds:.0f} s: {prompt / seconds:.0f} prompt tokens/s")
-    return text
-
-
 def _footer(out: _Writer, log: RunLog) -> None:
     totals = log.total_calls()
     calls = sum(c.calls for c in totals.values())
@@ -172,7 +152,7 @@ def _footer(out: _Writer, log: RunLog) -> None:
     out.line(("total ", "bold"), f"{calls} LLM calls" + (f" ({per_role})" if per_role else "")
              + f", {tokens:,} tokens")
     for facts in log.teacher_engine:
-        out.line(("local teacher ", "bold"), engine_line(facts))
+        out.line(("local teacher ", "bold"), facts.summary())
     out.line(("stopped ", "bold"), log.stop_reason or "(no run_end yet: running or interrupted)")
     if log.bad_lines:
         out.line(f"note: {log.bad_lines} unreadable line(s) skipped", indent=0)

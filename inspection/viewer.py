@@ -147,6 +147,7 @@ def render_page(run_dir: Path | str) -> str:
         graph_svg=svg, edges=edges, totals=totals, total_calls=sum(c.calls for _, c in totals),
         total_tokens=sum(c.total_tokens for _, c in totals),
         rounds=[_round_view(r) for r in log.rounds], files=report_files(log.path),
+        engine_lines=[counters.summary() for counters in log.teacher_engine],
     )
 
 

@@ -31,6 +31,8 @@ def test_page_escapes_llm_text_and_shows_every_round(tmp_path: Path) -> None:
         assert f'id="round-{number}"' in page
     assert 'id="node-reviewer"' in page and "<svg" in page and "mermaid.ink" not in page
     assert "Reviewer&#39;s memo on rounds 1 to 1" in page
+    assert ('<span class="teacher-engine">local teacher: 12 requests in 3 batches; prompts 6,000 '
+            "tokens, 1,500 of them computed") in page
     assert '<mark class="ent">Anna Berg<sub>PER</sub></mark>' in page
     assert 'href="/files/report.html"' in page and 'src="/files/plots/f1.png"' in page
     assert '<iframe class="report" src="/files/report.html" sandbox' in page
