@@ -105,6 +105,8 @@ def render_html(runs: Sequence[RunRecord]) -> str:
         parts.append(f'<img alt="{plot.__name__}" src="data:image/png;base64,{plot(runs)}">')
     for run in runs:
         parts.append(f"<h2>Rounds: {html.escape(run.label)}</h2>{rounds_table(run)}")
+        parts += [f'<p class="meta">local teacher: {html.escape(counters.summary())}</p>'
+                  for counters in run.log.teacher_engine]
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

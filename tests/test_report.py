@@ -45,6 +45,20 @@ def test_one_run_writes_its_report(runs: Path, capsys) -> None:
     assert "duplicate 1, leak 1" in table and "test acc" not in table
 
 
+def test_a_run_with_the_embedded_teacher_reports_its_counters(runs: Path) -> None:
+    run = runs / "conll03-evokd"
+    assert main.main(["report", str(run)]) == 0
+    assert "local teacher:" not in (run / "report.html").read_text()  # none recorded
+    event = ('{"event": "teacher_engine", "served": 9, "batches": 2, "prefill_prompt_tokens": '
+             '900, "prefill_computed_tokens": 300, "prefill_seconds": 3.0}\n')
+    with (run / "trace.jsonl").open("a", encoding="utf-8") as trace:
+        trace.write(event)
+    assert main.main(["report", str(run)]) == 0
+    assert ('<p class="meta">local teacher: 9 requests in 2 batches; prompts 900 tokens, 300 of '
+            "them computed (3.0x read per token computed), prefilled in 3 s: 300 prompt "
+            "tokens/s</p>") in (run / "report.html").read_text()
+
+
 def test_classification_report_has_accuracy(runs: Path) -> None:
     assert main.main(["report", str(runs / "sst2-evokd")]) == 0
     page = (runs / "sst2-evokd" / "report.html").read_text()
