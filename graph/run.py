@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -19,6 +19,9 @@ from graph.rundir import RunDir
 from samples.rules import text_key
 from tasks import TaskData, UserError, load_task_data, seed_examples
 from teacher import ResponseCache, TeacherClient, TeacherSettings, default_cache_path
+
+if TYPE_CHECKING:
+    from teacher.local import LocalTeacher
 
 THREAD = {"configurable": {"thread_id": "evokd"}}
 SUMMARISED = ("texts", "labelled", "drops", "batch", "pool", "history", "metrics")
@@ -108,7 +111,7 @@ ENGINE_COUNTERS = ("engine", "served", "batches", "batched_requests", "prefill_p
                    "prefill_computed_tokens", "prefill_seconds")
 
 
-def record_engine_counters(local: Any, run_dir: RunDir) -> None:
+def record_engine_counters(local: LocalTeacher, run_dir: RunDir) -> None:
     """A ``teacher_engine`` trace event: what the embedded teacher did for this process
     (requests, batches, prompt tokens read and computed, prefill seconds)."""
     facts = local.counters()

@@ -151,8 +151,8 @@ def _footer(out: _Writer, log: RunLog) -> None:
     per_role = ", ".join(f"{role} {c.calls}" for role, c in sorted(totals.items()))
     out.line(("total ", "bold"), f"{calls} LLM calls" + (f" ({per_role})" if per_role else "")
              + f", {tokens:,} tokens")
-    for facts in log.teacher_engine:
-        out.line(("local teacher ", "bold"), facts.summary())
+    for counters in log.teacher_engine:
+        out.line(("local teacher ", "bold"), counters.summary())
     out.line(("stopped ", "bold"), log.stop_reason or "(no run_end yet: running or interrupted)")
     if log.bad_lines:
         out.line(f"note: {log.bad_lines} unreadable line(s) skipped", indent=0)

@@ -138,14 +138,7 @@ class LocalTeacher:
     def counters(self) -> dict[str, Any]:
         """The server's ``/health`` facts as of now (requests served, batches, what the prompt
         prefills cost); empty when it is not running or does not answer."""
-        if not self.running or self.port is None:
-            return {}
-        try:
-            with _NO_PROXY.open(f"http://127.0.0.1:{self.port}/health", timeout=5) as resp:
-                facts = json.loads(resp.read())
-        except (urllib.error.URLError, OSError, ValueError):
-            return {}
-        return facts if isinstance(facts, dict) else {}
+        return (self._health(timeout=5) or {}) if self.running else {}
 
     def start(self) -> LocalTeacher:
         """Resolve the model, start the server and wait until ``/health`` answers."""
@@ -230,19 +223,23 @@ class LocalTeacher:
                     self.port = int(self._info["port"])
                 except (OSError, ValueError, KeyError):
                     self.port = None  # half-written; read again
-            if self.port is not None and self._healthy():
+            if self._health(timeout=2) is not None:
                 return
             time.sleep(0.2)
         raise LocalTeacherError(
             f"local teacher ({self.model_name}) did not become ready within "
             f"{self.startup_timeout:.0f}s; last log lines:\n{_tail(log_path)}")
 
-    def _healthy(self) -> bool:
+    def _health(self, timeout: float) -> dict[str, Any] | None:
+        """``/health``'s facts, or None while the server does not answer with them."""
+        if self.port is None:
+            return None
         try:
-            with _NO_PROXY.open(f"http://127.0.0.1:{self.port}/health", timeout=2) as resp:
-                return resp.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
+            with _NO_PROXY.open(f"http://127.0.0.1:{self.port}/health", timeout=timeout) as resp:
+                facts = json.loads(resp.read()) if resp.status == 200 else None
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+        return facts if isinstance(facts, dict) else None
 
 
 def _cleanup(proc: subprocess.Popen[bytes], workdir: Path, grace: float) -> None:
