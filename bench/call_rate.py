@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import main as cli  # noqa: E402
 from bench.fake_server import ServerProcess  # noqa: E402
+from evokd.teacher import TeacherClient, TeacherSettings  # noqa: E402
 from fakes.backbones import build_tiny_backbone  # noqa: E402
 from fakes.data import copy_subset  # noqa: E402
 from fakes.openai_server import FakeOpenAI  # noqa: E402
 from fakes.scripted_teacher import reply  # noqa: E402
-from teacher import TeacherClient, TeacherSettings  # noqa: E402
 
 
 class Answer(BaseModel):

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench.comparisons import mean_pm, seeds_parser  # noqa: E402
 from bench.fake_server import ServerProcess  # noqa: E402
 from bench.static_vs_evokd import EXTRA_STATIC_ROUNDS, _finished, _metrics  # noqa: E402
-from graph.seeds import best_row  # noqa: E402
+from evokd.graph.seeds import best_row  # noqa: E402
 
 
 def _score(row: dict[str, Any], kind: str) -> float:
@@ -83,10 +83,10 @@ def yardstick(args: argparse.Namespace, seed: int, name: str, extra: list[dict[s
     path = out / f"{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    from student import DEFAULT_STUDENT, Student, TrainSettings
-    from student.hardware import DEFAULT_MAX_LENGTH, resolve_hardware
-    from tasks import load_task_data, resolve_data_dir, resolve_task
-    from tasks.sampler import seed_examples
+    from evokd.student import DEFAULT_STUDENT, Student, TrainSettings
+    from evokd.student.hardware import DEFAULT_MAX_LENGTH, resolve_hardware
+    from evokd.tasks import load_task_data, resolve_data_dir, resolve_task
+    from evokd.tasks.sampler import seed_examples
 
     spec = resolve_task(args.task, resolve_data_dir(args.data_dir))
     data = load_task_data(spec)
@@ -107,9 +107,9 @@ def yardstick(args: argparse.Namespace, seed: int, name: str, extra: list[dict[s
 
 def random_gold(args: argparse.Namespace, seed: int, n: int) -> list[dict[str, Any]]:
     """``n`` random train examples that are not in the seed set (seeded)."""
-    from samples.rules import text_key
-    from tasks import load_task_data, resolve_data_dir, resolve_task
-    from tasks.sampler import seed_examples
+    from evokd.samples.rules import text_key
+    from evokd.tasks import load_task_data, resolve_data_dir, resolve_task
+    from evokd.tasks.sampler import seed_examples
 
     spec = resolve_task(args.task, resolve_data_dir(args.data_dir))
     data = load_task_data(spec)
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from transformers.utils import logging as hf_logging
 
-    from tasks import resolve_data_dir, resolve_task
+    from evokd.tasks import resolve_data_dir, resolve_task
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

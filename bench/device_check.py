@@ -33,16 +33,16 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 
 from bench.fake_server import ServerProcess  # noqa: E402
 from bench.train_throughput import CPU, ours, trainer  # noqa: E402
-from student import DEFAULT_STUDENT, Student, TrainSettings  # noqa: E402
-from student.hardware import (  # noqa: E402
+from evokd.student import DEFAULT_STUDENT, Student, TrainSettings  # noqa: E402
+from evokd.student.hardware import (  # noqa: E402
     DEFAULT_MAX_LENGTH,
     Hardware,
     describe_device,
     pick_device,
     resolve_hardware,
 )
-from tasks import UserError, load_task_data, resolve_data_dir, resolve_task  # noqa: E402
-from tasks.sampler import seed_examples  # noqa: E402
+from evokd.tasks import UserError, load_task_data, resolve_data_dir, resolve_task  # noqa: E402
+from evokd.tasks.sampler import seed_examples  # noqa: E402
 
 AIM_SECONDS = 30.0
 
@@ -89,8 +89,7 @@ def predict_rate(spec: Any, examples: list, hardware: Hardware) -> float:
 
 def one_round(task: str, device: str, precision: str, data_dir: Path, steps: int) -> float:
     """Wall seconds of ``main.py --rounds 1`` on ``device`` with the scripted teacher."""
-    import main as cli
-
+    import evokd.main as cli
     with tempfile.TemporaryDirectory() as work, ServerProcess(latency=0.0) as server:
         os.environ["OPENAI_API_KEY"] = server.api_key
         os.environ["EVOKD_CACHE_DIR"] = str(Path(work) / "cache")

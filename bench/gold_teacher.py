@@ -19,13 +19,13 @@ import random
 import re
 from typing import Any
 
-from agents.analyst import weak_labels_from_errors
-from samples.align import entities_from_tags
-from samples.drops import MAX_WORDS
-from samples.rules import text_key
-from tasks import load_task_data, resolve_data_dir, resolve_task
-from tasks.sampler import seed_examples
-from tasks.spec import Example, TaskSpec
+from evokd.agents.analyst import weak_labels_from_errors
+from evokd.samples.align import entities_from_tags
+from evokd.samples.drops import MAX_WORDS
+from evokd.samples.rules import text_key
+from evokd.tasks import load_task_data, resolve_data_dir, resolve_task
+from evokd.tasks.sampler import seed_examples
+from evokd.tasks.spec import Example, TaskSpec
 
 _BLOCK = re.compile(r"<(sample|text)(?: index=\"\d+\")?>(.*?)</\1>", re.S)
 _WRONG = re.compile(r"got WRONG.*?:\n(.*?)\n\s*Samples the student got RIGHT", re.S)

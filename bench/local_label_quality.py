@@ -22,14 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.labeler import Scope, label_messages, label_ner, names_capitalised  # noqa: E402
-from samples.align import entities_from_tags  # noqa: E402
-from student.metrics import ner_scores  # noqa: E402
-from tasks import load_task_data, resolve_data_dir, resolve_task  # noqa: E402
-from tasks.sampler import seed_examples  # noqa: E402
-from tasks.spec import Example, TaskSpec  # noqa: E402
-from teacher import LLMReplyError, TeacherClient, TeacherSettings  # noqa: E402
-from teacher.local import DEFAULT_MODEL, LocalTeacher  # noqa: E402
+from evokd.agents.labeler import Scope, label_messages, label_ner, names_capitalised  # noqa: E402
+from evokd.samples.align import entities_from_tags  # noqa: E402
+from evokd.student.metrics import ner_scores  # noqa: E402
+from evokd.tasks import load_task_data, resolve_data_dir, resolve_task  # noqa: E402
+from evokd.tasks.sampler import seed_examples  # noqa: E402
+from evokd.tasks.spec import Example, TaskSpec  # noqa: E402
+from evokd.teacher import LLMReplyError, TeacherClient, TeacherSettings  # noqa: E402
+from evokd.teacher.local import DEFAULT_MODEL, LocalTeacher  # noqa: E402
 
 
 def pick_sentences(dev: list[Example], n: int, seed: int) -> list[Example]:

@@ -29,10 +29,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server sets it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from teacher.local.cli import _weights_cache  # noqa: E402
-from teacher.local.engines import GenerationRequest, llama_cpp_available  # noqa: E402
-from teacher.local.hf_engine import TransformersEngine  # noqa: E402
-from teacher.local.models import DEFAULT_MODEL, resolve_model  # noqa: E402
+from evokd.teacher.local.cli import _weights_cache  # noqa: E402
+from evokd.teacher.local.engines import GenerationRequest, llama_cpp_available  # noqa: E402
+from evokd.teacher.local.hf_engine import TransformersEngine  # noqa: E402
+from evokd.teacher.local.models import DEFAULT_MODEL, resolve_model  # noqa: E402
 
 INSTRUCTIONS = ("You are a careful named-entity annotator. Mark every person, organisation, "
                 "location and other named entity in the sentence, and nothing else. ") * 8
@@ -93,7 +93,7 @@ def measure_shared_prefill(engine: TransformersEngine) -> tuple[int, list[float]
     prefill takes: in full, the shared part once (cold), the shared part kept (warm)."""
     import torch
 
-    from teacher.local.batch_decode import Row, decode_together
+    from evokd.teacher.local.batch_decode import Row, decode_together
 
     system = INSTRUCTIONS * 5
     def asks(k: int) -> list[GenerationRequest]:
@@ -152,7 +152,7 @@ def main() -> None:
           + "".join(f", {key} {rates[key][1] / c_old:.2f}x" for key in rates
                     if key.startswith("batch")))
     if llama_cpp_available():
-        from teacher.local.llama_engine import LlamaCppEngine
+        from evokd.teacher.local.llama_engine import LlamaCppEngine
 
         engine = LlamaCppEngine(resolved.path)
         prompt, completion, n = measure(engine, args.max_tokens)

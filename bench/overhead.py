@@ -94,10 +94,10 @@ def instrument(timings: Timings) -> list[Callable[[], None]]:
     """Patch the loop's building blocks to record their time; returns the undo functions."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    from graph import nodes
-    from graph.rundir import RunDir
-    from student import Student
-    from teacher import TeacherClient
+    from evokd.graph import nodes
+    from evokd.graph.rundir import RunDir
+    from evokd.student import Student
+    from evokd.teacher import TeacherClient
 
     undo = [
         _wrap(nodes, "_train", "train", timings),

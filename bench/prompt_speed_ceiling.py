@@ -33,9 +33,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server sets it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from teacher.local.cli import _weights_cache  # noqa: E402
-from teacher.local.hf_engine import TransformersEngine  # noqa: E402
-from teacher.local.models import DEFAULT_MODEL, resolve_model  # noqa: E402
+from evokd.teacher.local.cli import _weights_cache  # noqa: E402
+from evokd.teacher.local.hf_engine import TransformersEngine  # noqa: E402
+from evokd.teacher.local.models import DEFAULT_MODEL, resolve_model  # noqa: E402
 
 
 def seconds(run: Callable[[], object], repeats: int = 5) -> float:

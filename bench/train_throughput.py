@@ -23,10 +23,10 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from student import DEFAULT_STUDENT, Student, TrainSettings, resolve_backbone
-from student.encoding import encode
-from student.hardware import Hardware
-from tasks import load_task_data, resolve_data_dir, resolve_task
+from evokd.student import DEFAULT_STUDENT, Student, TrainSettings, resolve_backbone
+from evokd.student.encoding import encode
+from evokd.student.hardware import Hardware
+from evokd.tasks import load_task_data, resolve_data_dir, resolve_task
 
 CPU = Hardware("cpu", "fp32", 128)
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from tasks.errors import UserError
+from evokd.tasks.errors import UserError
 
 EXIT_USAGE = 2
 

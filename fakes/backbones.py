@@ -15,7 +15,7 @@ from typing import Any
 
 import transformers as tf
 
-from student import resolve_backbone
+from evokd.student import resolve_backbone
 
 FAMILIES = ("bert-uncased", "bert-cased", "distilbert", "roberta", "deberta-v2", "deberta-v3",
             "xlm-roberta")

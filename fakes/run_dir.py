@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from graph.build import build_graph
+from evokd.graph.build import build_graph
 
 INJECTED = '<b id="injected">bold</b><script>document.title="pwned"</script>'
 PNG_1X1 = base64.b64decode(

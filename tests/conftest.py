@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from evokd.teacher.settings import TeacherSettings
 from fakes.openai_server import FakeOpenAI
 from fakes.replies import Responder
-from teacher.settings import TeacherSettings
 
 FakeOpenAIFactory = Callable[..., FakeOpenAI]
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pytest
 
-import main
+from evokd import main
 from fakes.openai_server import FakeOpenAI
 from fakes.replies import Responder
 

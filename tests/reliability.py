@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-import main
+from evokd import main
 from fakes.data import read_jsonl
 from fakes.openai_server import FakeOpenAI
 from fakes.scripted_teacher import reply

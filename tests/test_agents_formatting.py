@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jinja2 import UndefinedError
 
-from prompts import render, render_messages, template_names
-from prompts.formatting import delimit, escape_data, example_view, format_samples, truncate
+from evokd.prompts import render, render_messages, template_names
+from evokd.prompts.formatting import delimit, escape_data, example_view, format_samples, truncate
 from tests.toy_tasks import toy_task
 
 NER = toy_task("ner", ("PER", "ORG"), "toy NER", {"PER": "people", "ORG": "organisations"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from agents import registry
+from evokd.agents import registry
 
 
 class _Reply(BaseModel):

@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from agents.analyst import analyze
-from agents.critic import criticize
-from agents.generator import generate, text_reply_cap
-from agents.labeler import label, names_capitalised, ner_reply_cap
+from evokd.agents.analyst import analyze
+from evokd.agents.critic import criticize
+from evokd.agents.generator import generate, text_reply_cap
+from evokd.agents.labeler import label, names_capitalised, ner_reply_cap
+from evokd.samples.drops import MAX_WORDS
+from evokd.samples.rules import text_key
+from evokd.samples.texts import fit_sentences
+from evokd.tasks.spec import TaskSpec
+from evokd.teacher import BudgetExhausted, TeacherClient
 from fakes.openai_server import FakeOpenAI
 from fakes.replies import Script
-from samples.drops import MAX_WORDS
-from samples.rules import text_key
-from samples.texts import fit_sentences
-from tasks.spec import TaskSpec
-from teacher import BudgetExhausted, TeacherClient
 from tests.toy_tasks import NER_LABELS, SENTIMENT_LABELS, toy_task
 
 NER = toy_task("ner", NER_LABELS, "NER in news.", {"PER": "people", "ORG": "organisations",
@@ -406,8 +406,8 @@ async def test_budget_exhausted_propagates(fake_openai, teacher_settings) -> Non
 
 
 def test_request_hints_come_from_the_task_and_the_analysis(tmp_path) -> None:
-    from agents.generator import generation_request
-    from tasks import resolve_task
+    from evokd.agents.generator import generation_request
+    from evokd.tasks import resolve_task
 
     def user(task: TaskSpec, stance: str, call: int, analysis: dict[str, Any]) -> str:
         messages, _, _ = generation_request(

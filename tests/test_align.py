@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samples.align import align_entities, entities_from_tags, tokenize, validate_iob2
+from evokd.samples.align import align_entities, entities_from_tags, tokenize, validate_iob2
 
 LABELS = ("PER", "ORG", "LOC", "MISC")
 

@@ -15,16 +15,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.analyst import analyze
-from agents.critic import criticize
-from agents.generator import generate
-from agents.labeler import label
-from samples.align import tokenize, validate_iob2
-from samples.drops import DROP_REASONS, MAX_WORDS, word_count
-from tasks.spec import TaskSpec
-from teacher import TeacherClient, TeacherSettings
-from teacher.jsonfix import extract_json
-from teacher.validation import Reply
+from evokd.agents.analyst import analyze
+from evokd.agents.critic import criticize
+from evokd.agents.generator import generate
+from evokd.agents.labeler import label
+from evokd.samples.align import tokenize, validate_iob2
+from evokd.samples.drops import DROP_REASONS, MAX_WORDS, word_count
+from evokd.tasks.spec import TaskSpec
+from evokd.teacher import TeacherClient, TeacherSettings
+from evokd.teacher.jsonfix import extract_json
+from evokd.teacher.validation import Reply
 
 NER = TaskSpec(name="toy_ner", kind="ner", description="NER in news.",
                labels=("PER", "ORG", "LOC", "MISC"), label_descriptions={}, data_format="conll")

@@ -46,7 +46,7 @@ def _insert_line(path: Path, index: int, line: str) -> None:
 
 def _fake_run(root: Path, task: str = "conll03", checkpoints: bool = False) -> Path:
     """A run directory as an earlier run leaves it (config.json, maybe checkpoints)."""
-    from graph.config import RunConfig
+    from evokd.graph.config import RunConfig
 
     run = root / "old-run"
     run.mkdir()
@@ -169,8 +169,7 @@ def test_bad_input_is_one_line_and_exit_2(case: str, data_root: Path) -> None:
 def test_the_local_teacher_gets_its_own_defaults_and_flags_win(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import main
-
+    from evokd import main
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     base = ["--task", "conll03", "--data-dir", str(tmp_path)]
@@ -199,8 +198,7 @@ def test_a_remote_teacher_without_a_key_stops_instead_of_running_the_local_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     flags: list[str], named: str,
 ) -> None:
-    import main
-
+    from evokd import main
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     run_dir = tmp_path / "run"

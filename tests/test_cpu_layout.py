@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from teacher.local.cpu_layout import transpose_linears  # noqa: E402
+from evokd.teacher.local.cpu_layout import transpose_linears  # noqa: E402
 
 
 def _model() -> torch.nn.Module:

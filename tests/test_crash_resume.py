@@ -21,9 +21,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from evokd.graph.rundir import RunDir
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import reply
-from graph.rundir import RunDir
 from tests.reliability import (
     ROUNDS,
     accepted,
@@ -193,8 +193,8 @@ def _cut_checkpoints_after(db: Path, node: str) -> None:
     checkpoint was written."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from graph.build import build_graph
-    from graph.run import THREAD
+    from evokd.graph.build import build_graph
+    from evokd.graph.run import THREAD
 
     with SqliteSaver.from_conn_string(str(db)) as saver:
         graph = build_graph().compile(checkpointer=saver)
@@ -209,8 +209,7 @@ def _cut_checkpoints_after(db: Path, node: str) -> None:
 def test_a_run_that_died_between_a_step_and_its_checkpoint_is_not_taken_as_finished(
     reference_run, tmp_path: Path, fake_openai, monkeypatch
 ) -> None:
-    import main
-
+    from evokd import main
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run.run_dir, run_dir)
     config = json.loads((run_dir / "config.json").read_text())

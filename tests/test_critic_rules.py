@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samples.drops import DROP_REASONS
-from samples.rules import RuleCritic, check_rules, normalise, text_key
-from tasks.spec import TaskSpec
+from evokd.samples.drops import DROP_REASONS
+from evokd.samples.rules import RuleCritic, check_rules, normalise, text_key
+from evokd.tasks.spec import TaskSpec
 from tests.toy_tasks import NER_LABELS, SENTIMENT_LABELS, toy_task
 
 NER = toy_task("ner", NER_LABELS, "toy NER")

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-import main
+from evokd import main
+from evokd.inspection.viewer import render_page
+from evokd.tasks import load_task_data, resolve_task, seed_examples
 from fakes.custom_tasks import BUILDERS, NER_LABELS, custom_reply, ner_conll_task
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import ORGS
-from inspection.viewer import render_page
-from tasks import load_task_data, resolve_task, seed_examples
 
 
 @pytest.fixture(autouse=True)

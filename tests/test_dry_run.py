@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import main
+from evokd import main
+from evokd.graph.estimate import approx_tokens
 from fakes.data import read_jsonl
 from fakes.openai_server import FakeOpenAI
 from fakes.scripted_teacher import reply
-from graph.estimate import approx_tokens
 
 
 def _flags(server: FakeOpenAI, backbone: Path, data: Path, run_dir: Path, *extra: str

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from evokd.teacher.local.server import TeacherServer, bind_socket, start
 from fakes.openai_server import FakeOpenAI
-from teacher.local.server import TeacherServer, bind_socket, start
 from tests.test_local_teacher_server import ScriptedEngine
 
 
@@ -47,7 +47,7 @@ async def test_the_local_teacher_server_binds_loopback_only() -> None:
 
 
 def test_the_run_viewer_binds_loopback_only() -> None:
-    viewer = pytest.importorskip("inspection.viewer")
+    viewer = pytest.importorskip("evokd.inspection.viewer")
     sock = viewer._bind(0)
     try:
         sock.listen(1)

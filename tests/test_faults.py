@@ -13,7 +13,8 @@ import json
 
 import pytest
 
-from agents.labeler import NerLabels
+from evokd.agents.labeler import NerLabels
+from evokd.teacher import TeacherClient, TeacherUnavailable
 from fakes.faults import (
     BOGUS_LABEL,
     CONTENT_FAULTS,
@@ -23,7 +24,6 @@ from fakes.faults import (
     mislabel,
 )
 from fakes.replies import Reply
-from teacher import TeacherClient, TeacherUnavailable
 
 LABELS = ("PER", "ORG")
 REAL = {"sentence": "Anna Berg joined Nordbank .",
@@ -64,7 +64,7 @@ async def test_each_fault_is_survived_and_transport_faults_are_invisible(
 async def test_a_fault_on_every_try_ends_as_a_reply_error_not_a_crash(
     fake_openai, teacher_settings
 ) -> None:
-    from teacher import LLMReplyError
+    from evokd.teacher import LLMReplyError
 
     faulty = Faulty(lambda request: json.dumps(REAL), rate=1.0, kinds=CONTENT_FAULTS,
                     max_per_request=99)

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from evokd.student import Student, TrainSettings
+from evokd.student.encoding import encode
+from evokd.student.hardware import Hardware, pick_device, pick_precision, resolve_hardware
+from evokd.student.model import load_tokenizer
+from evokd.tasks import UserError
+from evokd.tasks.spec import TaskSpec
 from fakes.backbones import FAMILIES, build_backbone
 from fakes.data import read_jsonl
-from student import Student, TrainSettings
-from student.encoding import encode
-from student.hardware import Hardware, pick_device, pick_precision, resolve_hardware
-from student.model import load_tokenizer
-from tasks import UserError
-from tasks.spec import TaskSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 NER = TaskSpec(name="t", kind="ner", description="", labels=("PER", "ORG", "LOC", "MISC"),
@@ -107,8 +107,7 @@ def test_truncation_is_counted_and_cut_words_are_tagged_o(tiny_backbone: Path) -
 
 def test_max_length_reaches_the_trace_and_config(tmp_path: Path, tiny_backbone: Path,
                                                   tiny_data: Path) -> None:
-    import main
-
+    from evokd import main
     run_dir = tmp_path / "run"
     assert main.main(["--task", "conll03", "--rounds", "0", "--train-steps", "5",
                       "--student", str(tiny_backbone), "--data-dir", str(tiny_data),
@@ -124,9 +123,9 @@ def test_max_length_reaches_the_trace_and_config(tmp_path: Path, tiny_backbone: 
 
 
 def test_default_max_length_per_kind_and_from_the_task_file(tmp_path: Path) -> None:
+    from evokd.graph.config import RunConfig
+    from evokd.tasks import resolve_task
     from fakes.custom_tasks import ner_conll_task
-    from graph.config import RunConfig
-    from tasks import resolve_task
 
     spec = resolve_task("sst2", tmp_path)
     cls = RunConfig(task="sst2", run_dir="r", data_dir=".", task_spec=spec.to_dict())

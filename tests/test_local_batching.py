@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from teacher.local import ModelNotInstalledError, resolve_model
-from teacher.local.engines import ContextLengthError, Generation, GenerationRequest
-from teacher.local.server import TeacherServer
+from evokd.teacher.local import ModelNotInstalledError, resolve_model
+from evokd.teacher.local.engines import ContextLengthError, Generation, GenerationRequest
+from evokd.teacher.local.server import TeacherServer
 
 MODEL = "smollm2-135m"
 
@@ -106,8 +106,8 @@ def test_an_engine_without_batching_answers_one_at_a_time() -> None:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Any]:
-    from teacher.local.cli import _weights_cache
-    from teacher.local.hf_engine import TransformersEngine
+    from evokd.teacher.local.cli import _weights_cache
+    from evokd.teacher.local.hf_engine import TransformersEngine
 
     try:
         resolved = resolve_model(MODEL)

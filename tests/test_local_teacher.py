@@ -21,12 +21,12 @@ import torch
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from graph.run import record_engine_counters
-from graph.rundir import RunDir
-from inspection.runlog import load_run
-from inspection.timeline import render_timeline
-from teacher.local import LocalTeacher, ModelNotInstalledError, resolve_model
-from teacher.local.hf_engine import cpu_has_fast_bf16
+from evokd.graph.run import record_engine_counters
+from evokd.graph.rundir import RunDir
+from evokd.inspection.runlog import load_run
+from evokd.inspection.timeline import render_timeline
+from evokd.teacher.local import LocalTeacher, ModelNotInstalledError, resolve_model
+from evokd.teacher.local.hf_engine import cpu_has_fast_bf16
 
 pytestmark = pytest.mark.model
 MODEL = "smollm2-135m"

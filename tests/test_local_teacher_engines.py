@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from teacher.local import engines
-from teacher.local.engines import Engine, Generation, GenerationRequest, load_engine
-from teacher.local.llama_engine import LlamaCppEngine
+from evokd.teacher.local import engines
+from evokd.teacher.local.engines import Engine, Generation, GenerationRequest, load_engine
+from evokd.teacher.local.llama_engine import LlamaCppEngine
 
 FAKE_LLAMA_CPP = '''
 CALLS = []
@@ -81,7 +81,7 @@ def test_default_threads_from_env(monkeypatch):
 def test_transformers_precision_on_the_cpu() -> None:
     import torch
 
-    from teacher.local.hf_engine import _placement, cpu_has_fast_bf16
+    from evokd.teacher.local.hf_engine import _placement, cpu_has_fast_bf16
 
     assert _placement("cpu", "fp32") == ("cpu", torch.float32)
     assert _placement("cpu", "bf16") == ("cpu", torch.bfloat16)

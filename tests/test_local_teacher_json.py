@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from teacher.local.structured import (
+from evokd.teacher.local.structured import (
     JSONReplyError,
     closes_json_object,
     extract_json_object,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from teacher.local import models
-from teacher.local.cli import main, serve_main
-from teacher.local.launcher import LocalTeacher, LocalTeacherError
-from teacher.local.models import ModelError, ModelNotInstalledError, ModelSpec, resolve_model
+from evokd.teacher.local import models
+from evokd.teacher.local.cli import main, serve_main
+from evokd.teacher.local.launcher import LocalTeacher, LocalTeacherError
+from evokd.teacher.local.models import ModelError, ModelNotInstalledError, ModelSpec, resolve_model
 
 PARTS = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
 

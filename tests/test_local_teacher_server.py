@@ -15,8 +15,8 @@ import pytest
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from teacher.local.engines import ContextLengthError, Generation, GenerationRequest
-from teacher.local.server import TeacherServer, bind_socket, start
+from evokd.teacher.local.engines import ContextLengthError, Generation, GenerationRequest
+from evokd.teacher.local.server import TeacherServer, bind_socket, start
 
 
 class ScriptedEngine:

@@ -8,12 +8,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import main
+from evokd import main
+from evokd.tasks import load_task_data, resolve_task
 from fakes.data import read_jsonl
 from fakes.openai_server import FakeOpenAI
 from fakes.replies import Reply
 from fakes.scripted_teacher import SAMPLE_TAG, reply
-from tasks import load_task_data, resolve_task
 from tests.loop_runs import RunLoop, run_main
 
 RUN_FILES = ("config.json", "checkpoints.sqlite", "trace.jsonl", "graph.mmd", "synthetic.jsonl",

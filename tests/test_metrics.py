@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from student.metrics import cls_scores, ner_scores
+from evokd.student.metrics import cls_scores, ner_scores
 
 
 def test_exact_entity_matches_only() -> None:

@@ -8,9 +8,9 @@ import time
 import pytest
 from pydantic import BaseModel
 
+from evokd.teacher import TeacherClient
+from evokd.teacher.pacing import Pacer, parse_reset
 from fakes.replies import Reply, Script
-from teacher import TeacherClient
-from teacher.pacing import Pacer, parse_reset
 
 GOOD = '{"name": "Paris"}'
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-import main
-from agents import registry
+from evokd import main
+from evokd.agents import registry
+from evokd.graph.build import build_graph
+from evokd.graph.config import flags_markdown, role_switches
+from evokd.inspection.timeline import render_timeline
+from evokd.inspection.viewer import render_page
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import reply
-from graph.build import build_graph
-from graph.config import flags_markdown, role_switches
-from inspection.timeline import render_timeline
-from inspection.viewer import render_page
 from tests.loop_runs import run_main
 from tests.toy_role import ROLE, register_scout
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-import main
+from evokd import main
 from fakes.data import read_jsonl
 from fakes.faults import CONTENT_FAULTS, TRANSPORT_FAULTS, Faulty
 from fakes.replies import Reply

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import main
-from inspection.figures import PLOTS
-from inspection.record import load_record, samples_per_label
+from evokd import main
+from evokd.inspection.figures import PLOTS
+from evokd.inspection.record import load_record, samples_per_label
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "run_dirs"
 IMG = re.compile(r'<img alt="(\w+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from agents import registry
-from agents.reviewer import review
+from evokd.agents import registry
+from evokd.agents.reviewer import review
+from evokd.inspection.timeline import render_timeline
+from evokd.inspection.viewer import render_page
+from evokd.teacher import TeacherClient
 from fakes.data import read_jsonl
 from fakes.replies import Script
 from fakes.scripted_teacher import reply
-from inspection.timeline import render_timeline
-from inspection.viewer import render_page
-from teacher import TeacherClient
 from tests.loop_runs import run_main
 from tests.test_agents_roles import NER
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-import main
+from evokd import main
 from evokd.cli import seed_list
+from evokd.tasks import load_task_data, resolve_task
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import SENTIMENT, entities_in, news_sentences, reply
-from tasks import load_task_data, resolve_task
 from tests.loop_runs import RunLoop
 
 ANALYST = "You are the analyst"
@@ -100,12 +100,12 @@ def test_strategy_none_is_the_seed_student_alone(run_loop: RunLoop) -> None:
 def test_a_report_that_cannot_be_drawn_does_not_fail_the_run(
     run_loop: RunLoop, monkeypatch, capsys
 ) -> None:
-    import inspection.report
+    import evokd.inspection.report as inspection_report
 
     def broken(runs: Any) -> str:
         raise RuntimeError("no fonts today")
 
-    monkeypatch.setattr(inspection.report, "render_html", broken)
+    monkeypatch.setattr(inspection_report, "render_html", broken)
     run_dir = run_loop(reply, rounds=0).run_dir
     err = [line for line in capsys.readouterr().err.splitlines() if "report" in line]
     assert len(err) == 1 and "no fonts today" in err[0]

@@ -9,10 +9,10 @@ import torch
 from seqeval.metrics import f1_score
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
-import main
+from evokd import main
+from evokd.student import Student, TrainSettings
+from evokd.tasks import load_task_data, resolve_task
 from fakes.data import read_jsonl
-from student import Student, TrainSettings
-from tasks import load_task_data, resolve_task
 
 FAST = ["--train-steps", "40", "--quiet"]
 

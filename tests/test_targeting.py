@@ -11,15 +11,15 @@ from types import SimpleNamespace
 
 import pytest
 
-import main
 from bench.gold_teacher import GoldTeacher
+from evokd import main
+from evokd.graph.nodes import training_set
+from evokd.graph.targeting import allocate, hard_label_weights
+from evokd.samples.align import entities_from_tags
+from evokd.samples.rules import text_key
+from evokd.tasks import load_task_data, resolve_task
+from evokd.tasks.sampler import seed_examples
 from fakes.data import read_jsonl
-from graph.nodes import training_set
-from graph.targeting import allocate, hard_label_weights
-from samples.align import entities_from_tags
-from samples.rules import text_key
-from tasks import load_task_data, resolve_task
-from tasks.sampler import seed_examples
 
 LABELS = ["PER", "ORG", "LOC", "MISC"]
 

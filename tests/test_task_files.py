@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 import evokd
+from evokd.tasks import UserError, load_task_data, resolve_task
+from evokd.tasks.tagging import to_iob2
 from fakes.custom_tasks import (
     BUILDERS,
     ner_conll_task,
@@ -23,8 +25,6 @@ from fakes.custom_tasks import (
     write_tickets_csv,
     write_yaml,
 )
-from tasks import UserError, load_task_data, resolve_task
-from tasks.tagging import to_iob2
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,7 +208,7 @@ def test_evokd_console_command_is_installed() -> None:
 
 
 def test_topics_key_is_read_and_checked(tmp_path: Path) -> None:
-    from tasks import resolve_task
+    from evokd.tasks import resolve_task
 
     (tmp_path / "dev.jsonl").write_text('{"text": "a", "label": "x"}\n')
     body = ("kind: classification\nlabels: [x, y]\nformat: jsonl\ndata: {train: dev.jsonl, "

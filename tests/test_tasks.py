@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from evokd.tasks import UserError, builtin_names, load_task_data, resolve_task, sample_k_shot
+from evokd.tasks.readers import read_conll, read_jsonl
+from evokd.tasks.sampler import entity_types
+from evokd.tasks.spec import TaskSpec
 from fakes.data import SHARED_DATA, write_conll
-from tasks import UserError, builtin_names, load_task_data, resolve_task, sample_k_shot
-from tasks.readers import read_conll, read_jsonl
-from tasks.sampler import entity_types
-from tasks.spec import TaskSpec
 
 
 def test_conll_four_columns_with_docstart(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from teacher import (
+from evokd.teacher import (
     CachedReply,
     ResponseCache,
     TeacherSettings,

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from evokd.teacher import BudgetExhausted, ResponseCache, TeacherClient
+from evokd.teacher.client import call_seed
 from fakes.replies import Reply, Script
-from teacher import BudgetExhausted, ResponseCache, TeacherClient
-from teacher.client import call_seed
 
 GOOD = '{"name": "Paris", "country": "France"}'
 QUESTION = [

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from evokd.teacher import LLMReplyError, TeacherClient, TeacherUnavailable
 from fakes.openai_server import FakeOpenAI
 from fakes.replies import Reply, Script
-from teacher import LLMReplyError, TeacherClient, TeacherUnavailable
 from tests.test_teacher_client import GOOD, QUESTION, City
 
 

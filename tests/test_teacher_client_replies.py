@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from evokd.teacher import LLMReplyError, TeacherClient
 from fakes.replies import Reply, Script
-from teacher import LLMReplyError, TeacherClient
 from tests.test_teacher_client import GOOD, QUESTION, City
 
 

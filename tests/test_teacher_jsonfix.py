@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from teacher.jsonfix import extract_json
+from evokd.teacher.jsonfix import extract_json
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import main
+from evokd import main
+from evokd.inspection.mermaid import parse_mermaid, render_svg
+from evokd.inspection.runlog import load_run
+from evokd.inspection.samples import entity_segments
+from evokd.inspection.timeline import render_timeline
 from fakes.run_dir import INJECTED, SAMPLE, write_fake_run
-from inspection.mermaid import parse_mermaid, render_svg
-from inspection.runlog import load_run
-from inspection.samples import entity_segments
-from inspection.timeline import render_timeline
 
 
 def test_run_log_groups_events_by_round(tmp_path: Path) -> None:

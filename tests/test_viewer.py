@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import main
+from evokd import main
+from evokd.inspection.viewer import render_page
 from fakes.run_dir import INJECTED, write_fake_run
-from inspection.viewer import render_page
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tasks.spec import TaskSpec
+from evokd.tasks.spec import TaskSpec
 
 NER_LABELS = ("PER", "ORG", "LOC", "MISC")
 SENTIMENT_LABELS = ("negative", "positive")

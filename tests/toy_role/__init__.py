@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents.registry import AgentRole, register
-from prompts import add_prompt_dir, render_messages
-from prompts.formatting import delimit
-from samples.rules import sample_text
-from tasks.spec import TaskSpec
-from teacher import BudgetExhausted, Emit, TeacherClient
+from evokd.agents.registry import AgentRole, register
+from evokd.prompts import add_prompt_dir, render_messages
+from evokd.prompts.formatting import delimit
+from evokd.samples.rules import sample_text
+from evokd.tasks.spec import TaskSpec
+from evokd.teacher import BudgetExhausted, Emit, TeacherClient
 
 ROLE = "scout"
 

@@ -1,0 +1,5 @@
+"""``python -m evokd``: the same command line as ``python main.py`` and ``evokd``."""
+
+from evokd.main import cli
+
+cli()

@@ -1,0 +1,90 @@
+"""Targeting: how a round's sample quota is shared out into generator calls — half easy, half
+hard, the hard calls aimed at labels by their dev-F1 shortfall and the analyst's weak labels."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from evokd.agents.generator import target_labels
+from evokd.graph.config import RunConfig
+from evokd.graph.context import RunContext
+from evokd.graph.memory import round_history
+from evokd.graph.state import LoopState
+
+
+def stance_quotas(cfg: RunConfig) -> dict[str, int]:
+    """The round's sample quota per stance: half hard, half easy; all hard with --no-easy; all
+    plain (no analysis) for the static baseline."""
+    if cfg.strategy == "static":
+        return {"plain": cfg.samples_per_round}
+    if not cfg.easy:
+        return {"hard": cfg.samples_per_round}
+    hard = math.ceil(cfg.samples_per_round / 2)
+    return {"hard": hard, "easy": cfg.samples_per_round - hard}
+
+
+WEAK_BONUS = 0.5  # extra weight of a label the analyst names weak
+
+
+def hard_label_weights(labels: list[str], analysis: dict[str, Any],
+                       label_f1: dict[str, float]) -> dict[str, float]:
+    """How much of the hard quota each label deserves: its dev-F1 shortfall (1 - F1 of the
+    best student) plus a bonus where the analyst names it weak; only the analyst's weak labels
+    (equally) when no per-label dev F1 is known."""
+    weak = set(analysis.get("weak_labels") or [])
+    if not label_f1:
+        return {label: 1.0 if label in weak or not weak else 0.0 for label in labels}
+    return {label: 1.0 - float(label_f1.get(label, 0.0)) + (WEAK_BONUS if label in weak else 0)
+            for label in labels}
+
+
+def allocate(weights: dict[str, float], n: int) -> list[str]:
+    """``n`` labels in proportion to ``weights`` (highest average first; ties by order)."""
+    counts = dict.fromkeys(weights, 0)
+    if not any(w > 0 for w in weights.values()):
+        weights = dict.fromkeys(weights, 1.0)
+    chosen = []
+    for _ in range(n):
+        label = max(weights, key=lambda k: weights[k] / (counts[k] + 1))
+        counts[label] += 1
+        chosen.append(label)
+    return chosen
+
+
+def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
+    """Split the round's sample quota into generator calls: half easy, half hard. Each hard
+    call aims at one label, the labels shared out by :func:`hard_label_weights`."""
+    cfg, analysis = ctx.config, state.get("analysis") or {}
+    per_stance = stance_quotas(cfg)
+    # without a review history (static, --no-history) nothing else tells rounds apart: a new
+    # request number (and topic hint) per round keeps them from asking for the same texts
+    offset = (state["round"] - 1) * sum(math.ceil(q / cfg.texts_per_call)
+                                        for q in per_stance.values())
+    offset = 0 if cfg.keeps_history else offset
+    jobs: list[dict[str, Any]] = []
+    hard_calls: Counter[str] = Counter()
+    cls = ctx.spec.kind == "cls"
+    for stance, quota in per_stance.items():
+        calls = math.ceil(quota / cfg.texts_per_call)
+        labels = target_labels(ctx.spec, analysis, stance)  # type: ignore[arg-type]
+        aims: list[list[str] | None] = [None] * calls
+        if stance == "hard":
+            shares = allocate(hard_label_weights(list(ctx.spec.labels), analysis,
+                                                 state.get("label_f1") or {}), calls)
+            aims = [[label] for label in shares]
+            hard_calls.update(shares)
+        elif cls:  # easy texts first for the classes the hard calls left out
+            order = sorted(labels, key=lambda label: hard_calls[label])
+            aims = [[order[index % len(order)]] for index in range(calls)]
+        for index, aim in enumerate(aims):
+            jobs.append({
+                "round": state["round"], "stance": stance, "analysis": analysis,
+                "n": min(cfg.texts_per_call, quota - index * cfg.texts_per_call),
+                "call": len(jobs) + offset,
+                "intended_label": (aim or [labels[len(jobs) % len(labels)]])[0] if cls else None,
+                "target": None if cls else aim,
+                "history": round_history(state, state["round"]),
+            })
+    return jobs
