@@ -38,7 +38,7 @@ LOCAL_PRESET: dict[str, Any] = {
     "structured_method": "json_schema", "llm_critic": False, "texts_per_call": 1,
     "prompts": "compact", "reply_retries": 0, "max_concurrency": 16,  # = the engine's max_batch
 }
-# config.json keys of runs written before settings were named after their flags
+# a config.json key that names a setting by its earlier name -> the setting's name; read on load
 _RENAMED = {"seed_steps": "train_steps", "timeout_s": "timeout",
             "correct_samples": "correct", "use_cache": "cache"}
 
