@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
@@ -16,7 +16,7 @@ from bench.gold_teacher import GoldTeacher
 from evokd import main
 from evokd.graph.config import RunConfig
 from evokd.graph.nodes import training_set
-from evokd.graph.strategy import plan, stance_quotas
+from evokd.graph.strategy import STRATEGIES, plan, stance_quotas
 from evokd.graph.targeting import allocate, hard_label_weights
 from evokd.samples.align import entities_from_tags
 from evokd.samples.rules import text_key
@@ -51,6 +51,7 @@ def test_each_strategy_and_ablation_asks_for_its_stances() -> None:
     assert evokd.feedback and evokd.analysis and evokd.history and evokd.rounds
     assert not (static.feedback or static.analysis or static.history) and static.rounds
     assert not plan(config(history=False)).history and not plan(config(strategy="none")).rounds
+    assert get_args(get_type_hints(RunConfig)["strategy"]) == tuple(STRATEGIES)
 
 
 def test_retrain_uses_everything_accepted_and_incremental_a_replay() -> None:

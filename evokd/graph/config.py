@@ -19,7 +19,7 @@ from evokd.cli import (
     seconds,
     seed_list,
 )
-from evokd.graph.strategy import plan
+from evokd.graph.strategy import STRATEGIES, plan
 from evokd.settings import flag_table, setting
 from evokd.stop_reasons import BUDGET_SPENT
 from evokd.student import DEFAULT_STUDENT
@@ -160,7 +160,7 @@ class RunConfig:
     strategy: Literal["evokd", "static", "none"] = setting(
         "evokd", "`static`: the baseline without analysis or feedback; `none`: the seed "
         "student alone (see \"Strategies, ablations, seeds\")",
-        choices=("evokd", "static", "none"))
+        choices=tuple(STRATEGIES))
     easy: bool = setting(True, "ablation: hard samples only")
     correct: bool = setting(True, "ablation: the analyst sees no correctly predicted samples")
     history: bool = setting(True, "ablation: no review history in the prompts")
