@@ -26,7 +26,9 @@ from typing import Any
 from evokd.cli import EXIT_USAGE, UsageParser
 from evokd.graph.config import LOCAL_PRESET, Command, RunConfig, role_switches
 from evokd.graph.rundir import RunDir
+from evokd.graph.strategy import strategy
 from evokd.settings import add_flags, given
+from evokd.stop_reasons import DONE
 from evokd.tasks import UserError, builtin_names, load_task_data, resolve_data_dir, resolve_task
 from evokd.tasks.registry import is_task_file
 
@@ -86,7 +88,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         f"tasks: {', '.join(builtin_names())}, or a task file")
     data_dir = resolve_data_dir(flags.get("data_dir"))
     spec = resolve_task(flags["task"], data_dir)
-    if flags.get("strategy") == "none":  # the seed student alone
+    if not strategy(flags.get("strategy", RunConfig.strategy)).rounds:  # none: seed student
         flags["rounds"] = 0
     kind = _teacher_kind(flags)
     remote = kind == "openai"
@@ -140,7 +142,7 @@ def print_summary(result: Any, kind: str) -> None:
         if best["test_f1"] is None:
             extra = ", no test split"
         print(f"best student: round {best['round']} (dev F1 {_pct(best['dev_f1'])}{extra})")
-    print(f"stopped: {result.stop_reason or 'done'}; outputs in {result.run_dir}")
+    print(f"stopped: {result.stop_reason or DONE}; outputs in {result.run_dir}")
 
 
 def _quiet_libraries() -> None:

@@ -10,9 +10,10 @@ import pytest
 
 from evokd.agents.analyst import analyze
 from evokd.agents.critic import criticize
-from evokd.agents.generator import generate, text_reply_cap
+from evokd.agents.generator import GeneratorRequest, generate, text_reply_cap
 from evokd.agents.labeler import label, names_capitalised, ner_reply_cap
 from evokd.samples.drops import MAX_WORDS
+from evokd.samples.records import Stance
 from evokd.samples.rules import text_key
 from evokd.samples.texts import fit_sentences
 from evokd.tasks.spec import TaskSpec
@@ -116,7 +117,7 @@ async def test_generator_ner(client_for: MakeClient) -> None:
     client, server = client_for(Script(default=json.dumps(reply)))
     analysis = {"summary": "weak at ORG", "weak_labels": ["ORG"], "patterns": []}
     samples, dropped = await generate(
-        client, NER, analysis, stance="hard", n=3, round_no=2, call=1, seeds=[SEED]
+        client, NER, GeneratorRequest("hard", 3, 2, analysis, call=1, seeds=[SEED])
     )
     assert samples == [
         {
@@ -133,12 +134,19 @@ async def test_generator_ner(client_for: MakeClient) -> None:
     assert "entity of the type(s) ORG" in prompt and '<example index="0">' in prompt
 
 
+def test_a_generator_request_refuses_no_texts_and_unknown_stances() -> None:
+    assert GeneratorRequest("plain", 1, 1).analysis == {}
+    with pytest.raises(ValueError, match="n must be"):
+        GeneratorRequest("easy", 0, 1)
+    with pytest.raises(ValueError, match="stance must be"):
+        GeneratorRequest("medium", 2, 1)  # type: ignore[arg-type]
+
+
 async def test_generator_compact_one_text_call(client_for: MakeClient) -> None:
     client, server = client_for(Script(default=json.dumps({"text": "Nokia sued Siemens."})))
     analysis = {"summary": "weak at ORG", "weak_labels": ["ORG"], "patterns": ["short names"]}
-    samples, dropped = await generate(client, NER, analysis, stance="hard", n=1, round_no=1,
-                                      call=0, seeds=[SEED], history="round 1: kept 3",
-                                      compact=True)
+    samples, dropped = await generate(client, NER, GeneratorRequest(
+        "hard", 1, 1, analysis, call=0, seeds=[SEED], history="round 1: kept 3", compact=True))
     assert [s["text"] for s in samples] == ["Nokia sued Siemens."] and not dropped
     sent = server.requests[0]
     cap = text_reply_cap(MAX_WORDS["ner"])
@@ -150,8 +158,8 @@ async def test_generator_compact_one_text_call(client_for: MakeClient) -> None:
     assert "<example" not in prompt and "<analysis" not in prompt and "round 1" not in prompt
     # calls of several texts keep the full prompt and its list reply
     client, server = client_for(Script(default=json.dumps({"texts": ["A.", "B."]})))
-    samples, _ = await generate(client, NER, analysis, stance="hard", n=2, round_no=1,
-                                seeds=[SEED], compact=True)
+    samples, _ = await generate(client, NER, GeneratorRequest("hard", 2, 1, analysis,
+                                                              seeds=[SEED], compact=True))
     assert len(samples) == 2 and '<example index="0">' in user_text(server.requests[0])
     sent = server.requests[0]
     assert sent.get("max_completion_tokens", sent.get("max_tokens")) in (None,
@@ -162,8 +170,7 @@ async def test_generator_compact_empty_text_is_retried(client_for: MakeClient) -
     script = (Script().on("Write one new sentence", json.dumps({"text": ""}), times=1)
               .on(CORRECTION, json.dumps({"text": "Anna Berg left Oslo."})))
     client, server = client_for(script)
-    samples, dropped = await generate(client, NER, {}, stance="easy", n=1, round_no=1,
-                                      compact=True)
+    samples, dropped = await generate(client, NER, GeneratorRequest("easy", 1, 1, compact=True))
     assert [s["text"] for s in samples] == ["Anna Berg left Oslo."] and not dropped
     assert server.calls == 2
 
@@ -180,7 +187,7 @@ def test_fit_sentences_keeps_the_leading_sentences_under_the_cap() -> None:
 async def test_generator_trims_a_run_on_reply_to_the_cap(client_for: MakeClient) -> None:
     run_on = "Siemens hired Anna Berg . " + " ".join(["Then"] + ["word"] * 44) + " ."
     client, _ = client_for(Script(default=json.dumps({"texts": [run_on]})))
-    samples, dropped = await generate(client, NER, {}, stance="easy", n=1, round_no=1)
+    samples, dropped = await generate(client, NER, GeneratorRequest("easy", 1, 1))
     assert [s["text"] for s in samples] == ["Siemens hired Anna Berg ."] and not dropped
 
 
@@ -190,8 +197,7 @@ async def test_generator_drops_texts_copied_from_its_prompt(client_for: MakeClie
     fresh = ["Siemens hired Anna Berg in Munich .", "Nokia won in Oslo ."]
     reply = {"texts": [*copies, *fresh]}
     client, _ = client_for(Script(default=json.dumps(reply)))
-    samples, dropped = await generate(client, NER, {}, stance="easy", n=4, round_no=1,
-                                      seeds=[SEED])
+    samples, dropped = await generate(client, NER, GeneratorRequest("easy", 4, 1, seeds=[SEED]))
     assert [s["text"] for s in samples] == fresh
     assert [d["reason"] for d in dropped] == ["prompt_copy", "prompt_copy"]
 
@@ -199,7 +205,7 @@ async def test_generator_drops_texts_copied_from_its_prompt(client_for: MakeClie
 async def test_generator_cls_fixes_label_and_malformed_reply(client_for: MakeClient) -> None:
     client, server = client_for(Script(default="Sure! Here are texts: 1. great"))
     samples, dropped = await generate(
-        client, CLS, {}, stance="easy", n=2, round_no=1, intended_label="negative"
+        client, CLS, GeneratorRequest("easy", 2, 1, intended_label="negative")
     )
     assert samples == []
     assert dropped[0]["reason"] == "malformed_reply"
@@ -207,7 +213,7 @@ async def test_generator_cls_fixes_label_and_malformed_reply(client_for: MakeCli
     assert dropped[0]["sample"]["intended_label"] == "negative"
     assert 'label "negative"' in user_text(server.requests[0])
     with pytest.raises(ValueError):
-        await generate(client, CLS, {}, stance="easy", n=2, round_no=1, intended_label=None)
+        await generate(client, CLS, GeneratorRequest("easy", 2, 1, intended_label=None))
 
 
 async def test_labeler_ner_retries_with_feedback(client_for: MakeClient) -> None:
@@ -396,7 +402,7 @@ async def test_budget_exhausted_propagates(fake_openai, teacher_settings) -> Non
             await criticize(client, CLS, [sample], round_no=1)
         with pytest.raises(BudgetExhausted):
             await generate(
-                client, CLS, {}, stance="hard", n=1, round_no=1, intended_label="positive"
+                client, CLS, GeneratorRequest("hard", 1, 1, intended_label="positive")
             )
         with pytest.raises(BudgetExhausted):
             await analyze(client, CLS, round_no=1, correct=[], wrong=[])
@@ -406,14 +412,14 @@ async def test_budget_exhausted_propagates(fake_openai, teacher_settings) -> Non
 
 
 def test_request_hints_come_from_the_task_and_the_analysis(tmp_path) -> None:
-    from evokd.agents.generator import generation_request
+    from evokd.agents.generator import request_messages
     from evokd.tasks import resolve_task
 
-    def user(task: TaskSpec, stance: str, call: int, analysis: dict[str, Any]) -> str:
-        messages, _, _ = generation_request(
-            f"generator_{task.kind}", task, analysis, stance=stance, n=2, round_no=1,
-            call=call, intended_label=task.labels[0] if task.kind == "cls" else None,
-            seeds=[], history="", max_history_chars=100)
+    def user(task: TaskSpec, stance: Stance, call: int, analysis: dict[str, Any]) -> str:
+        messages, _, _ = request_messages(f"generator_{task.kind}", task, GeneratorRequest(
+            stance, 2, 1, analysis, call=call,
+            intended_label=task.labels[0] if task.kind == "cls" else None,
+            max_history_chars=100))
         return messages[-1]["content"]
 
     sst2 = resolve_task("sst2", tmp_path)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from evokd.agents.analyst import analyze
 from evokd.agents.critic import criticize
-from evokd.agents.generator import generate
+from evokd.agents.generator import GeneratorRequest, generate
 from evokd.agents.labeler import label
 from evokd.samples.align import tokenize, validate_iob2
 from evokd.samples.drops import DROP_REASONS, MAX_WORDS, word_count
@@ -166,8 +166,9 @@ def test_generator_gives_usable_texts_or_drops(
 ) -> None:
     client = StubClient(replies)
     intended = "positive" if task.kind == "cls" else None
-    samples, drops = _run(generate(client, task, {"summary": "x", "weak_labels": ["PER"]},
-                                   stance="easy", n=3, round_no=1, intended_label=intended))
+    request = GeneratorRequest("easy", 3, 1, {"summary": "x", "weak_labels": ["PER"]},
+                               intended_label=intended)
+    samples, drops = _run(generate(client, task, request))
     assert len(samples) <= 3
     _assert_drops(drops)
     for sample in samples:

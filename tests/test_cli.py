@@ -154,6 +154,7 @@ def data_root(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_one_line_and_exit_2(case: str, data_root: Path) -> None:
     prepare, texts = CASES[case]

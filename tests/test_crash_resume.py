@@ -21,6 +21,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from evokd.graph.rundir import RunDir
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import reply
@@ -87,6 +89,7 @@ def _new_event(run_dir: Path, since: int, event: str, node: str | None = None) -
     return False
 
 
+@pytest.mark.slow
 def test_killed_runs_resume_to_the_reference_result(
     reference_run, tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai
 ) -> None:
@@ -206,6 +209,7 @@ def _cut_checkpoints_after(db: Path, node: str) -> None:
         connection.execute("DELETE FROM writes WHERE checkpoint_id > ?", (cut,))
 
 
+@pytest.mark.slow
 def test_a_run_that_died_between_a_step_and_its_checkpoint_is_not_taken_as_finished(
     reference_run, tmp_path: Path, fake_openai, monkeypatch
 ) -> None:

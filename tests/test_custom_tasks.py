@@ -35,6 +35,7 @@ def run_args(task: Path, run_dir: Path, backbone: Path, base_url: str, rounds: i
             "--round-steps", "5", "--max-concurrency", "4", "--timeout", "5", "--quiet"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_custom_task_runs_seed_only_and_two_rounds(
     name: str, tmp_path: Path, tiny_backbone: Path, fake_openai,
@@ -103,6 +104,7 @@ def _stop_after_seed_student(tmp_path: Path, tiny_backbone: Path, fake_openai
     return task, run_dir, port
 
 
+@pytest.mark.slow
 def test_custom_task_run_resumes_reports_traces_and_views_without_its_task_file(
     tmp_path: Path, tiny_backbone: Path, fake_openai, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -165,6 +167,7 @@ def test_builtin_task_command_and_unchanged_seed_set(capsys: pytest.CaptureFixtu
     assert "The company 's PMC-Sierra unit" in out and "5. Aloys Nizigama" in out
 
 
+@pytest.mark.slow
 def test_seeds_of_a_custom_task_and_resume_of_one_seed_without_the_task_file(
     tmp_path: Path, tiny_backbone: Path, fake_openai, capsys: pytest.CaptureFixture[str],
 ) -> None:

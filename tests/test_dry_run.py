@@ -22,6 +22,7 @@ def _flags(server: FakeOpenAI, backbone: Path, data: Path, run_dir: Path, *extra
             "--no-cache", "--quiet", *extra]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["evokd", "static"])
 def test_dry_run_calls_nothing_and_estimates_within_20_percent(
     strategy: str, tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai,

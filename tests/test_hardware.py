@@ -46,6 +46,7 @@ def test_auto_picks_cuda_then_mps_then_cpu() -> None:
     assert pick_device("cpu") == "cpu"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(HAS_GPU, reason="checks the message on a machine without a GPU")
 @pytest.mark.parametrize("flag, message", [
     ("cuda", "--device cuda: no CUDA GPU available"),
@@ -81,6 +82,7 @@ def test_precision_selection() -> None:
     assert Hardware("cpu", "bf16").dtype == torch.bfloat16
 
 
+@pytest.mark.slow
 def test_bf16_autocast_trains_and_predicts_on_the_cpu(tiny_backbone: Path) -> None:
     student = Student.create(NER, str(tiny_backbone), 1, resolve_hardware("cpu", "bf16", 64))
     stats = student.train([SENTENCE] * 4, TrainSettings(min_steps=5, batch_size=4))
@@ -88,6 +90,7 @@ def test_bf16_autocast_trains_and_predicts_on_the_cpu(tiny_backbone: Path) -> No
     assert len(student.predict([SENTENCE])[0]) == len(SENTENCE["tokens"])
 
 
+@pytest.mark.slow
 def test_truncation_is_counted_and_cut_words_are_tagged_o(tiny_backbone: Path) -> None:
     long = {"tokens": SENTENCE["tokens"] * 3, "tags": SENTENCE["tags"] * 3}
     student = Student.create(NER, str(tiny_backbone), 1, Hardware("cpu", "fp32", 12))
@@ -105,6 +108,7 @@ def test_truncation_is_counted_and_cut_words_are_tagged_o(tiny_backbone: Path) -
     assert not encode(CLS, tokenizer, REVIEWS[0], None, exact)["truncated"]  # fits exactly
 
 
+@pytest.mark.slow
 def test_max_length_reaches_the_trace_and_config(tmp_path: Path, tiny_backbone: Path,
                                                   tiny_data: Path) -> None:
     from evokd import main
@@ -144,6 +148,7 @@ def family_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("families")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_tokenizer_family_aligns_trains_predicts_saves_and_loads(
     family: str, family_dir: Path
@@ -176,6 +181,7 @@ def test_every_tokenizer_family_aligns_trains_predicts_saves_and_loads(
     assert classifier.predict(REVIEWS) == ["positive", "negative"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(HAS_GPU, reason="checks the CPU-only path of the GPU check")
 def test_device_check_says_no_accelerator_on_a_cpu_machine() -> None:
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}

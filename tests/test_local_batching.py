@@ -121,6 +121,7 @@ def engine() -> Iterator[Any]:
 
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_batched_greedy_replies_equal_the_replies_one_at_a_time(engine) -> None:
     asks = [_ask("What is the capital of France?"),
@@ -135,6 +136,7 @@ def test_batched_greedy_replies_equal_the_replies_one_at_a_time(engine) -> None:
     assert engine.describe()["weight_layout"] == "in,out"  # fp32 CPU: cpu_layout.py
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_a_seeded_request_draws_the_same_whatever_shares_its_batch(engine) -> None:
     story = _ask("Tell me a short story.", max_tokens=16, temperature=0.9, seed=7)
@@ -145,6 +147,7 @@ def test_a_seeded_request_draws_the_same_whatever_shares_its_batch(engine) -> No
     assert other_seed.text != first.text
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_stop_strings_and_a_too_long_prompt_in_a_batch(engine) -> None:
     count = _ask("Count from 1 to 20, separated by commas.", max_tokens=20, stop=["\n"])
@@ -155,6 +158,7 @@ def test_stop_strings_and_a_too_long_prompt_in_a_batch(engine) -> None:
     assert fine.text == engine.generate(_ask("Name a fruit.")).text
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_a_json_reply_ends_with_its_object_alone_and_in_a_batch(engine) -> None:
     """Asked for more after the object, the model would ramble to ``max_tokens``; decoding
@@ -169,6 +173,7 @@ def test_a_json_reply_ends_with_its_object_alone_and_in_a_batch(engine) -> None:
     assert together.completion_tokens == alone.completion_tokens
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_a_shared_system_prompt_is_prefilled_once_and_kept_for_the_next_batch(engine) -> None:
     """Rows that start alike (an agent's system part) share one prefill of it; the next batch
@@ -234,6 +239,7 @@ def _pairs(asks: list[GenerationRequest]) -> list[tuple[int, GenerationRequest]]
     return list(enumerate(asks))
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_rows_join_a_running_batch_and_leave_it_as_they_end(engine) -> None:
     """Continuous batching: a request handed over mid-decode is prefilled and joins the batch
@@ -269,6 +275,7 @@ def test_rows_join_a_running_batch_and_leave_it_as_they_end(engine) -> None:
     assert rows_at_handover[0] == 1  # one place free (the count still running), never more
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_more_requests_than_places_all_get_replies_when_each_ends_at_once(engine) -> None:
     """Rows that end on their first token free their places before any decode step; the

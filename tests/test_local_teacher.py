@@ -28,7 +28,7 @@ from evokd.inspection.timeline import render_timeline
 from evokd.teacher.local import LocalTeacher, ModelNotInstalledError, resolve_model
 from evokd.teacher.local.hf_engine import cpu_has_fast_bf16
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 MODEL = "smollm2-135m"
 _OUTER_CACHE = Path(os.environ.get("EVOKD_CACHE_DIR") or Path.home() / ".cache" / "evokd")
 

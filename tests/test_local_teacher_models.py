@@ -132,6 +132,7 @@ def test_module_main_commands(capsys):
     assert main([]) == 2
 
 
+@pytest.mark.slow
 def test_launcher_reports_a_server_that_dies_while_loading(tmp_path):
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\0" * 64)

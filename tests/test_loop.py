@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from evokd import main
 from evokd.tasks import load_task_data, resolve_task
 from fakes.data import read_jsonl
@@ -15,6 +17,8 @@ from fakes.openai_server import FakeOpenAI
 from fakes.replies import Reply
 from fakes.scripted_teacher import SAMPLE_TAG, reply
 from tests.loop_runs import RunLoop, run_main
+
+pytestmark = pytest.mark.slow  # every test runs the loop
 
 RUN_FILES = ("config.json", "checkpoints.sqlite", "trace.jsonl", "graph.mmd", "synthetic.jsonl",
              "metrics.jsonl", "student/config.json", "student/model.safetensors")

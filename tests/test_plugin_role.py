@@ -49,6 +49,7 @@ def test_a_registered_role_is_in_the_graph_flags_and_docs(scout_role) -> None:
     assert "`--scout`" in flags_markdown()
 
 
+@pytest.mark.slow
 def test_the_role_runs_at_its_stage_and_shows_everywhere(
     scout_role, tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
 ) -> None:
@@ -73,6 +74,7 @@ def test_the_role_runs_at_its_stage_and_shows_everywhere(
     assert f'id="node-{ROLE}"' in page and f"<td>{ROLE}</td>" in page and GAP in page
 
 
+@pytest.mark.slow
 def test_the_role_is_skipped_when_off(
     scout_role, tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, env_key
 ) -> None:

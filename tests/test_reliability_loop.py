@@ -32,6 +32,8 @@ from tests.reliability import (
     trace_events,
 )
 
+pytestmark = pytest.mark.slow  # every test runs the loop
+
 
 @pytest.fixture
 def env_key(monkeypatch: pytest.MonkeyPatch) -> str:

@@ -60,6 +60,7 @@ async def test_review_without_usable_reply_falls_back(client) -> None:
     assert memo["fallback"] and memo["text"] == "" and "empty" in memo["error"]
 
 
+@pytest.mark.slow
 def test_loop_with_reviewer_gives_the_memo_instead_of_the_history(
     tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, monkeypatch
 ) -> None:

@@ -68,6 +68,7 @@ def joint_reply(request: dict[str, Any]) -> str:
                                    for s in news_sentences(n, seed)]})
 
 
+@pytest.mark.slow
 def test_static_baseline_has_no_analyst_and_stops_at_the_token_budget(run_loop: RunLoop) -> None:
     server, run_dir = run_loop(reply, "--strategy", "static", "--budget-tokens", "6000",
                                "--patience", "9", rounds=6, name="static")
@@ -89,6 +90,7 @@ def test_static_baseline_has_no_analyst_and_stops_at_the_token_budget(run_loop: 
     assert (run_dir / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_strategy_none_is_the_seed_student_alone(run_loop: RunLoop) -> None:
     server, run_dir = run_loop(reply, "--strategy", "none", name="none")
     assert server.calls == 0
@@ -97,6 +99,7 @@ def test_strategy_none_is_the_seed_student_alone(run_loop: RunLoop) -> None:
     assert config["strategy"] == "none" and config["rounds"] == 0
 
 
+@pytest.mark.slow
 def test_a_report_that_cannot_be_drawn_does_not_fail_the_run(
     run_loop: RunLoop, monkeypatch, capsys
 ) -> None:
@@ -112,6 +115,7 @@ def test_a_report_that_cannot_be_drawn_does_not_fail_the_run(
     assert not (run_dir / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_no_easy_writes_only_hard_samples(run_loop: RunLoop) -> None:
     server, run_dir = run_loop(reply, "--no-easy", rounds=1)
     assert _config(run_dir)["easy"] is False
@@ -121,6 +125,7 @@ def test_no_easy_writes_only_hard_samples(run_loop: RunLoop) -> None:
     assert len(synthetic) == 8 and {s["stance"] for s in synthetic} == {"hard"}
 
 
+@pytest.mark.slow
 def test_no_correct_hides_the_correct_samples_from_the_analyst(run_loop: RunLoop) -> None:
     server, run_dir = run_loop(reply, "--no-correct", task="sst2", rounds=1)
     assert _config(run_dir)["correct"] is False
@@ -131,6 +136,7 @@ def test_no_correct_hides_the_correct_samples_from_the_analyst(run_loop: RunLoop
     assert wrong < 2, "the seed student got a seed example right, and the analyst did not see it"
 
 
+@pytest.mark.slow
 def test_no_history_keeps_earlier_rounds_out_of_the_prompts(run_loop: RunLoop) -> None:
     server, run_dir = run_loop(reply, "--no-history")
     assert _config(run_dir)["history"] is False
@@ -143,6 +149,7 @@ def test_no_history_keeps_earlier_rounds_out_of_the_prompts(run_loop: RunLoop) -
     assert metrics[2]["kept"] > 0, "round 2 still asks for new texts"
 
 
+@pytest.mark.slow
 def test_no_separate_labeling_generates_labelled_samples_in_one_call(run_loop: RunLoop) -> None:
     server, run_dir = run_loop(joint_reply, "--no-separate-labeling", rounds=1)
     assert _config(run_dir)["separate_labeling"] is False
@@ -155,6 +162,7 @@ def test_no_separate_labeling_generates_labelled_samples_in_one_call(run_loop: R
     assert all(len(s["tags"]) == len(s["tokens"]) and "B-PER" in s["tags"] for s in synthetic)
 
 
+@pytest.mark.slow
 def test_no_separate_labeling_for_classification(run_loop: RunLoop) -> None:
     server, run_dir = run_loop(joint_reply, "--no-separate-labeling", "--no-llm-critic",
                                task="sst2", rounds=1)
@@ -163,6 +171,7 @@ def test_no_separate_labeling_for_classification(run_loop: RunLoop) -> None:
     assert not _requests(server, LABELER)
 
 
+@pytest.mark.slow
 def test_no_critic_skips_every_check_but_leakage(run_loop: RunLoop, tiny_data: Path) -> None:
     data = load_task_data(resolve_task("conll03", tiny_data))
     leaked = next(" ".join(ex["tokens"]) for ex in data.test if len(ex["tokens"]) >= 5)
@@ -187,6 +196,7 @@ def test_no_critic_skips_every_check_but_leakage(run_loop: RunLoop, tiny_data: P
     assert read_jsonl(run_dir / "metrics.jsonl")[-1]["drop_reasons"] == {"leak": 1}
 
 
+@pytest.mark.slow
 def test_seeds_run_each_seed_and_summarise_mean_and_std(run_loop: RunLoop, capsys) -> None:
     run_dir = run_loop(reply, "--seeds", "1,2", task="sst2", rounds=1, name="seeds").run_dir
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from seqeval.metrics import f1_score
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
@@ -13,6 +14,8 @@ from evokd import main
 from evokd.student import Student, TrainSettings
 from evokd.tasks import load_task_data, resolve_task
 from fakes.data import read_jsonl
+
+pytestmark = pytest.mark.slow  # every test trains a student
 
 FAST = ["--train-steps", "40", "--quiet"]
 

@@ -8,12 +8,15 @@ import re
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
 from bench.gold_teacher import GoldTeacher
 from evokd import main
+from evokd.graph.config import RunConfig
 from evokd.graph.nodes import training_set
+from evokd.graph.strategy import STRATEGIES, plan, stance_quotas
 from evokd.graph.targeting import allocate, hard_label_weights
 from evokd.samples.align import entities_from_tags
 from evokd.samples.rules import text_key
@@ -37,6 +40,20 @@ def test_hard_calls_follow_the_dev_f1_shortfall_and_the_analysis() -> None:
     assert allocate(hard_label_weights(LABELS, {}, dict.fromkeys(LABELS, 1.0)), 4) == LABELS
 
 
+def test_each_strategy_and_ablation_asks_for_its_stances() -> None:
+    def config(**settings: Any) -> RunConfig:
+        return RunConfig(task="conll03", samples_per_round=5, **settings)
+
+    assert stance_quotas(config()) == {"hard": 3, "easy": 2}
+    assert stance_quotas(config(easy=False)) == {"hard": 5}
+    assert stance_quotas(config(strategy="static")) == {"plain": 5}
+    evokd, static = plan(config()), plan(config(strategy="static"))
+    assert evokd.feedback and evokd.analysis and evokd.history and evokd.rounds
+    assert not (static.feedback or static.analysis or static.history) and static.rounds
+    assert not plan(config(history=False)).history and not plan(config(strategy="none")).rounds
+    assert get_args(get_type_hints(RunConfig)["strategy"]) == tuple(STRATEGIES)
+
+
 def test_retrain_uses_everything_accepted_and_incremental_a_replay() -> None:
     seed = [{"tokens": ["a"], "tags": ["O"]}]
     pool = [{"tokens": [f"p{i}"], "tags": ["O"]} for i in range(100)]
@@ -53,6 +70,7 @@ def test_retrain_uses_everything_accepted_and_incremental_a_replay() -> None:
     assert all(x in pool for x in incremental[2:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["json_schema", "function_calling"])
 def test_gold_teacher_serves_train_texts_with_their_gold_labels(
     method: str, tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, monkeypatch

@@ -102,6 +102,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_task_file_is_one_line_exit_2_and_writes_nothing(case: str, tmp_path: Path) -> None:
     prepare, texts = CASES[case]
@@ -163,6 +164,7 @@ def _readme_task_files() -> dict[str, str]:
     return {re.search(r"^name: (\S+)", b, re.M).group(1): b for b in blocks}
 
 
+@pytest.mark.slow
 def test_readme_task_files_work_as_written(tmp_path: Path) -> None:
     blocks = _readme_task_files()
     assert set(blocks) == {"social", "tickets"}
@@ -180,6 +182,7 @@ def test_readme_task_files_work_as_written(tmp_path: Path) -> None:
         assert "ok: the task is ready to run" in result.stdout
 
 
+@pytest.mark.slow
 def test_distill_api_runs_a_custom_task_and_rejects_bad_settings(
     tmp_path: Path, tiny_backbone: Path
 ) -> None:
@@ -199,6 +202,7 @@ def test_distill_api_runs_a_custom_task_and_rejects_bad_settings(
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+@pytest.mark.slow
 def test_evokd_console_command_is_installed() -> None:
     command = Path(sys.executable).parent / "evokd"
     assert command.exists(), "pip install -e . installs the evokd command"

@@ -71,6 +71,7 @@ def _get(url: str) -> int:
         return exc.code
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary installed")
 def test_served_page_in_headless_chromium(tmp_path: Path) -> None:

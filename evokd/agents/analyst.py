@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from evokd.agents.registry import AgentRole, register
 from evokd.prompts import render, render_messages
 from evokd.prompts.formatting import delimit, format_samples, truncate
 from evokd.samples.align import canonical_type
+from evokd.samples.records import WeaknessAnalysis
 from evokd.tasks.spec import TaskSpec
 from evokd.teacher import Emit, LLMReplyError, TeacherClient
 
@@ -40,7 +40,7 @@ async def analyze(
     max_wrong: int = 16,
     max_chars: int = 300,
     max_history_chars: int = 3000,
-) -> dict[str, Any]:
+) -> WeaknessAnalysis:
     """Analyse the student's weaknesses from samples ``{"text", "gold", "predicted"}``.
 
     At most ``max_correct``/``max_wrong`` samples (texts cut to ``max_chars``) and the last
@@ -111,7 +111,7 @@ def _entity_set(entities: Any) -> set[tuple[str, str]]:
 
 def fallback_analysis(
     task: TaskSpec, wrong: Sequence[Mapping[str, Any]], *, error: str, raw: str | None
-) -> dict[str, Any]:
+) -> WeaknessAnalysis:
     """An analysis computed without the LLM, from the error counts."""
     weak = weak_labels_from_errors(task, wrong)
     return {
@@ -122,7 +122,3 @@ def fallback_analysis(
         "error": error,
         "raw": raw,
     }
-
-
-register(AgentRole(ROLE, analyze, (Analysis,), (ROLE,),
-                   "weakness analysis from the student's correct and wrong samples"))

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from evokd.agents.registry import AgentRole, register
 from evokd.prompts import render_messages
 from evokd.prompts.formatting import example_views, format_samples
 from evokd.samples.drops import make_drop, reply_error_drop
+from evokd.samples.records import Drop, Sample
 from evokd.samples.rules import RuleCritic, leak_check
 from evokd.tasks.spec import TaskSpec
 from evokd.teacher import Emit, LLMReplyError, TeacherClient
@@ -56,7 +56,7 @@ async def criticize(
     keep_unverified: bool = False,
     emit: Emit | None = None,
     temperature: float | None = None,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[Sample], list[Drop]]:
     """Check labelled samples: rules first, then (``use_llm``) an LLM verdict per batch.
 
     ``seen`` and ``leak_keys`` hold ``samples.rules.text_key`` hashes of earlier samples and of
@@ -80,7 +80,7 @@ async def criticize(
         *(_judge(client, task, batch, round_no, emit, temperature) for batch in batches),
         return_exceptions=True,
     )
-    verified: list[dict[str, Any]] = []
+    verified: list[Sample] = []
     for batch, result in zip(batches, results, strict=True):
         if isinstance(result, LLMReplyError):
             if keep_unverified:
@@ -102,7 +102,7 @@ async def criticize(
 async def _judge(
     client: TeacherClient,
     task: TaskSpec,
-    batch: list[dict[str, Any]],
+    batch: list[Sample],
     round_no: int,
     emit: Emit | None,
     temperature: float | None,
@@ -129,7 +129,3 @@ async def _judge(
                              temperature=temperature)
     by_index = {v.index: v for v in reply.verdicts}
     return [by_index[i] for i in range(len(batch))]
-
-
-register(AgentRole(ROLE, criticize, (Verdicts,), (f"{ROLE}_ner", f"{ROLE}_cls"),
-                   "rule checks plus an LLM verdict on labels; returns (kept, dropped)"))

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field, field_validator
 
 from evokd.agents.labeler import Entity
-from evokd.agents.registry import AgentRole, register
 from evokd.prompts import has_template, render_messages
 from evokd.prompts.formatting import (
     delimit,
@@ -34,6 +33,7 @@ from evokd.prompts.formatting import (
 )
 from evokd.samples.align import align_entities, canonical_type, tokenize
 from evokd.samples.drops import MAX_WORDS, make_drop, reply_error_drop
+from evokd.samples.records import Drop, Sample, Stance
 from evokd.samples.texts import fit_sentences, length_problem, prompt_copy, prompt_words
 from evokd.tasks.spec import TaskSpec
 from evokd.teacher import Emit, LLMReplyError, TeacherClient
@@ -41,11 +41,46 @@ from evokd.teacher import Emit, LLMReplyError, TeacherClient
 _PLACEHOLDER = re.compile(r"^\s*<[a-z_ ]{1,20}>\s*")
 ROLE = "generator"
 JOINT_ROLE = "generator_labeler"
-Stance = Literal["easy", "hard", "plain"]
+STANCES: tuple[Stance, ...] = ("easy", "hard", "plain")
 MAX_SEEDS = 3
 Problem = tuple[
     Literal["empty", "too_long", "unknown_label", "span_not_found", "prompt_copy"], str
 ]
+
+
+@dataclass(frozen=True)
+class GeneratorRequest:
+    """What one generator call asks for: ``n`` texts with a ``stance``, in round ``round_no``.
+
+    ``analysis`` is the analyst's (unused by plain calls); classification calls write texts
+    for ``intended_label``, NER calls aim at the entity types ``target`` (default:
+    :func:`target_labels` of the stance). ``history`` (the review history, last
+    ``max_history_chars`` shown) tells the generator what earlier rounds produced; ``call``
+    picks a different topic hint per call so that concurrent calls with the same stance ask
+    for different texts; ``seeds`` are shown as examples (up to ``MAX_SEEDS``).
+    ``temperature`` overrides the client's; ``compact`` (with ``n == 1``) asks with the short
+    prompt for small models, which shows no history, analysis JSON or examples, and caps the
+    reply at :func:`text_reply_cap` tokens (a small model's run-on text is cut early).
+    """
+
+    stance: Stance
+    n: int
+    round_no: int
+    analysis: Mapping[str, Any] = field(default_factory=dict)
+    call: int = 0
+    intended_label: str | None = None
+    target: Sequence[str] | None = None
+    seeds: Sequence[Mapping[str, Any]] = ()
+    history: str = ""
+    max_history_chars: int = 2000
+    temperature: float | None = None
+    compact: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+        if self.stance not in STANCES:
+            raise ValueError(f"stance must be 'easy', 'hard' or 'plain', not {self.stance!r}")
 
 
 class Texts(BaseModel):
@@ -219,24 +254,12 @@ def request_hint(task: TaskSpec, analysis: Mapping[str, Any], stance: Stance,
     return topic, escape_data(truncate(focus, 200))  # LLM output: never markup in a prompt
 
 
-def generation_request(
-    template: str,
-    task: TaskSpec,
-    analysis: Mapping[str, Any],
-    *,
-    stance: Stance,
-    n: int,
-    round_no: int,
-    call: int,
-    intended_label: str | None,
-    seeds: Sequence[Mapping[str, Any]],
-    history: str,
-    max_history_chars: int,
-    target: Sequence[str] | None = None,
-) -> tuple[list[dict[str, str]], dict[str, Any], int]:
+def request_messages(template: str, task: TaskSpec, request: GeneratorRequest
+                     ) -> tuple[list[dict[str, str]], dict[str, Any], int]:
     """Messages, per-sample metadata and word cap of one generator call, plain or joint
-    (``template``: ``generator_<kind>`` or ``joint_generator_<kind>``). ``target`` (NER): the
-    entity types this call aims at, instead of :func:`target_labels`."""
+    (``template``: ``generator_<kind>`` or ``joint_generator_<kind>``)."""
+    analysis, stance, seeds = request.analysis, request.stance, request.seeds
+    intended_label = request.intended_label
     if task.kind == "cls":
         if intended_label not in task.labels:
             raise ValueError(f"intended_label must be one of {list(task.labels)}")
@@ -244,81 +267,66 @@ def generation_request(
     else:
         intended_label = None
     max_words = MAX_WORDS[task.kind]
-    meta = {"stance": stance, "intended_label": intended_label, "call": call, "round": round_no}
+    meta = {"stance": stance, "intended_label": intended_label, "call": request.call,
+            "round": request.round_no}
     analysis_view = {key: analysis.get(key) for key in ("summary", "weak_labels", "patterns")}
-    topic, focus = request_hint(task, analysis, stance, call)
+    topic, focus = request_hint(task, analysis, stance, request.call)
+    targets = list(request.target or target_labels(task, analysis, stance))
+    history = request.history
     messages = render_messages(
         template,
         task=task,
         stance=stance,
-        n=n,
+        n=request.n,
         max_words=max_words,
-        target_labels=list(target or target_labels(task, analysis, stance)),
+        target_labels=targets,
         intended_label=intended_label,
         analysis_block=(delimit(analysis_view, "analysis", max_chars=2500)
                         if stance != "plain" else ""),
-        history_block=(delimit(history[-max_history_chars:], "history")
+        history_block=(delimit(history[-request.max_history_chars:], "history")
                        if history.strip() and stance != "plain" else ""),
-        call=call,
+        call=request.call,
         topic=topic,
         focus=focus,
         seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
         type_notes=[plain_description(task.label_descriptions.get(label, "")) or label
-                    for label in target or target_labels(task, analysis, stance)],
+                    for label in targets],
     )
 
     return messages, meta, max_words
 
 
-async def generate(
-    client: TeacherClient,
-    task: TaskSpec,
-    analysis: Mapping[str, Any],
-    *,
-    stance: Stance,
-    n: int,
-    round_no: int,
-    call: int = 0,
-    intended_label: str | None = None,
-    target: Sequence[str] | None = None,
-    seeds: Sequence[Mapping[str, Any]] = (),
-    history: str = "",
-    emit: Emit | None = None,
-    temperature: float | None = None,
-    max_history_chars: int = 2000,
-    joint: bool = False,
-    compact: bool = False,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Write up to ``n`` texts in one LLM call (``joint``: write and label them); classification
-    calls target ``intended_label``, NER calls the entity types ``target`` (default:
-    :func:`target_labels` of the stance).
-
-    ``history`` (the review history, last ``max_history_chars`` shown) tells the generator what
-    earlier rounds produced; ``compact`` (with ``n == 1``) asks with the short prompt for small
-    models, which shows no history, analysis JSON or examples, and caps the reply at
-    :func:`text_reply_cap` tokens (a small model's run-on text is cut early); ``call`` picks a
-    different topic hint per call so that concurrent calls with the same stance ask for
-    different texts.
+async def generate(client: TeacherClient, task: TaskSpec, request: GeneratorRequest, *,
+                   emit: Emit | None = None) -> tuple[list[Sample], list[Drop]]:
+    """Write up to ``request.n`` texts in one LLM call (see :class:`GeneratorRequest`).
 
     Returns:
         ``(samples, dropped)``: samples ``{"text", "stance", "intended_label", "call",
-        "round"}`` (``intended_label`` None for NER; a plain text that runs past the word cap
-        keeps its leading sentences that fit), joint samples shaped like the labeler's output
-        (plus ``tokens``/``tags``/``entities`` for NER or ``label`` for classification);
-        unusable texts (empty, too long, copied from the prompt, unknown label, span not found)
-        and a failed call (``malformed_reply``, raw reply kept) as drop records.
+        "round"}`` (``intended_label`` None for NER; a text that runs past the word cap keeps
+        its leading sentences that fit); unusable texts (empty, too long, copied from the
+        prompt) and a failed call (``malformed_reply``, raw reply kept) as drop records.
     """
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if stance not in ("easy", "hard", "plain"):
-        raise ValueError(f"stance must be 'easy', 'hard' or 'plain', not {stance!r}")
-    variant, template = _variant(task, n, joint, compact)
-    messages, meta, max_words = generation_request(
-        template, task, analysis, stance=stance, n=n,
-        round_no=round_no, call=call, intended_label=intended_label, seeds=seeds,
-        history=history, max_history_chars=max_history_chars, target=target,
-    )
-    intended_label = meta["intended_label"]
+    return await _write(client, task, request, joint=False, emit=emit)
+
+
+async def generate_labelled(client: TeacherClient, task: TaskSpec, request: GeneratorRequest,
+                            *, emit: Emit | None = None) -> tuple[list[Sample], list[Drop]]:
+    """Write and label up to ``request.n`` samples in one LLM call (``--no-separate-labeling``).
+
+    Returns:
+        ``(samples, dropped)`` as :func:`generate`'s, the samples shaped like the labeler's
+        output (plus ``tokens``/``tags``/``entities`` for NER or ``label`` for
+        classification); an unknown label or an entity span not in the text is a drop too.
+    """
+    return await _write(client, task, request, joint=True, emit=emit)
+
+
+async def _write(client: TeacherClient, task: TaskSpec, request: GeneratorRequest, *,
+                 joint: bool, emit: Emit | None) -> tuple[list[Sample], list[Drop]]:
+    """One generator call, plain or joint: ask, check each item, keep or drop it."""
+    n = request.n
+    variant, template = _variant(task, n, joint, request.compact)
+    messages, meta, max_words = request_messages(template, task, request)
     prompt = prompt_words(messages)
 
     def read(item: Any) -> Reading:
@@ -337,36 +345,22 @@ async def generate(
             variant.role,
             messages,
             variant.schemas[task.kind],
-            round_no=round_no,
+            round_no=request.round_no,
             check=check,
             emit=emit,
-            temperature=temperature,
-            call_key=f"round={round_no} stance={stance} label={intended_label} call={call}",
+            temperature=request.temperature,
+            call_key=(f"round={request.round_no} stance={request.stance} "
+                      f"label={meta['intended_label']} call={request.call}"),
             max_tokens=text_reply_cap(max_words) if variant is COMPACT else None,
         )
     except LLMReplyError as error:
         return [], [reply_error_drop(error, role=variant.role, sample=meta)]
-    samples, dropped = [], []
+    samples: list[Sample] = []
+    dropped: list[Drop] = []
     for item in _items(variant, reply)[:n]:
         sample, problem = read(item)
         if problem:
             dropped.append(make_drop(*problem, role=variant.role, sample=sample))
         else:
-            samples.append(sample)
+            samples.append(cast(Sample, sample))  # a reply item that passed its checks
     return samples, dropped
-
-
-async def generate_labelled(
-    client: TeacherClient, task: TaskSpec, analysis: Mapping[str, Any], **request: Any
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Write and label up to ``n`` samples in one LLM call (``--no-separate-labeling``):
-    :func:`generate` with ``joint=True``, same keyword arguments."""
-    return await generate(client, task, analysis, joint=True, **request)
-
-
-register(AgentRole(ROLE, generate, (Texts, Text),
-                   (f"{ROLE}_ner", f"{ROLE}_cls", f"{ROLE}_ner_compact"),
-                   "writes easy or hard plain texts aimed at the student's weaknesses"))
-register(AgentRole(JOINT_ROLE, generate_labelled, (NerSamples, ClsSamples),
-                   ("joint_generator_ner", "joint_generator_cls"),
-                   "writes and labels samples in one call (--no-separate-labeling ablation)"))

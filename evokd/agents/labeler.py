@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
-from evokd.agents.registry import AgentRole, register
 from evokd.prompts import render_messages
 from evokd.prompts.formatting import delimit, example_views, format_samples
 from evokd.samples.align import (
@@ -23,6 +22,7 @@ from evokd.samples.align import (
     tokenize,
 )
 from evokd.samples.drops import make_drop, reply_error_drop
+from evokd.samples.records import Drop, Sample
 from evokd.tasks.spec import TaskSpec
 from evokd.teacher import Emit, LLMReplyError, TeacherClient
 from evokd.teacher.events import emit_event
@@ -61,7 +61,7 @@ async def label(
     emit: Emit | None = None,
     temperature: float | None = None,
     compact: bool = False,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[Sample], list[Drop]]:
     """Label ``sample["text"]`` (other keys, e.g. stance and intended_label, are carried over).
 
     ``temperature`` overrides the client's for this call (the loop labels greedily);
@@ -92,7 +92,7 @@ async def label(
             example = await _label_cls(client, task, messages, round_no, emit, temperature)
     except LLMReplyError as error:
         return [], [reply_error_drop(error, role=ROLE, sample=sample)]
-    return [{**sample, "text": text, **example}], []
+    return [cast(Sample, {**sample, "text": text, **example})], []
 
 
 def label_messages(task: TaskSpec, text: str,
@@ -205,7 +205,3 @@ async def _label_cls(
     reply = await client.ask(ROLE, messages, ClsLabel, round_no=round_no, check=check, emit=emit,
                              temperature=temperature)
     return {"label": canonical_type(reply.label, task.labels)}
-
-
-register(AgentRole(ROLE, label, (NerLabels, ClsLabel), (f"{ROLE}_ner", f"{ROLE}_cls"),
-                   "labels one text per call (NER: entity spans aligned to IOB2 tags)"))

@@ -1,13 +1,15 @@
-"""Registry of agent roles: a new role is a module under ``agents/``, its prompt under
-``prompts/`` and one ``register`` call.
+"""Registry of optional agent roles (plugins such as the reviewer): a new role is a module
+under ``agents/``, its prompt under ``prompts/`` and one ``register`` call.
 
-Core roles (analyst, generator, labeler, critic) are wired into the graph by name in
-``graph/build.py``. An *optional* role also brings its graph node, the ``stage`` of a round
-where it runs and the help of its on/off flag (``--NAME``, off by default); ``graph/build.py``
-attaches every registered optional role at its stage, the flag and config.json's ``roles``
-come from the registration. Role modules register themselves when imported; ``get``, ``names``
-and ``optional_roles`` import every module of the ``agents`` package first, so callers need no
-import list.
+A role brings its graph node, the ``stage`` of a round where it runs and the help of its
+on/off flag (``--NAME``, off by default); ``graph/build.py`` attaches every registered role at
+its stage, the flag and config.json's ``roles`` come from the registration. Role modules
+register themselves when imported; ``get``, ``names`` and ``optional_roles`` import every
+module of the ``agents`` package first, so callers need no import list.
+
+The core roles (analyst, generator, labeler, critic) are not registered: they are the loop
+itself, each wired by name in ``graph/build.py`` to a node of ``graph/nodes.py`` that also
+runs the student and the critic's rules, and none of them can be switched off or moved.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,25 +34,20 @@ Node = Callable[[Any, Any], Awaitable[dict[str, Any]]]
 
 @dataclass(frozen=True)
 class AgentRole:
-    """One LLM role: its name, async entry point, reply schemas and prompt templates; for an
-    optional role also its graph ``node`` (``async (state, runtime) -> state update``), its
-    ``stage`` (a key of ``STAGES``), ``switch`` (the help of its ``--NAME`` flag) and ``when``
-    (a test on the state: False skips the role this round; default: always run)."""
+    """One optional LLM role: its name, async entry point, reply schemas and prompt
+    templates; its graph ``node`` (``async (state, runtime) -> state update``), its ``stage``
+    (a key of ``STAGES``), ``switch`` (the help of its ``--NAME`` flag) and ``when`` (a test on
+    the state: False skips the role this round; default: always run)."""
 
     name: str
     run: Callable[..., Awaitable[Any]]
     schemas: tuple[type[BaseModel], ...]
     prompts: tuple[str, ...]
     description: str = ""
-    node: Node | None = None
+    node: Node = field(kw_only=True)
     stage: str = ""
     switch: str = ""
     when: Callable[[Mapping[str, Any]], bool] | None = None
-
-    @property
-    def optional(self) -> bool:
-        """Whether the role is a switchable graph node of its own (a plugin)."""
-        return self.node is not None
 
     def due(self, config: Any, state: Mapping[str, Any]) -> bool:
         """Whether the role runs at this point of the round: switched on in ``config`` (a
@@ -65,12 +62,12 @@ _discovered = False
 def _check(role: AgentRole) -> None:
     if not role.name.isidentifier():
         raise ValueError(f"agent role name {role.name!r} must be a Python identifier")
-    if role.optional and role.stage not in STAGES:
+    if role.stage not in STAGES:
         raise ValueError(f"agent role {role.name!r}: stage must be one of {sorted(STAGES)}, "
                          f"got {role.stage!r}")
-    if role.optional and not role.switch:
-        raise ValueError(f"agent role {role.name!r}: an optional role needs `switch`, the help "
-                         "of its --NAME flag")
+    if not role.switch:
+        raise ValueError(f"agent role {role.name!r}: a role needs `switch`, the help of its "
+                         "--NAME flag")
 
 
 def register(role: AgentRole) -> AgentRole:
@@ -115,7 +112,6 @@ def names() -> list[str]:
 
 
 def optional_roles(stage: str | None = None) -> list[AgentRole]:
-    """The registered optional roles (of ``stage`` only, when given), in name order."""
+    """The registered roles (of ``stage`` only, when given), in name order."""
     _discover()
-    return [role for _, role in sorted(_ROLES.items())
-            if role.optional and (stage is None or role.stage == stage)]
+    return [role for _, role in sorted(_ROLES.items()) if stage is None or role.stage == stage]

@@ -17,6 +17,7 @@ from evokd.graph.memory import render_history
 from evokd.prompts import render, render_messages
 from evokd.prompts.formatting import delimit, truncate
 from evokd.samples.drops import word_count
+from evokd.stop_reasons import BUDGET_SPENT
 from evokd.tasks.spec import TaskSpec
 from evokd.teacher import BudgetExhausted, Emit, LLMReplyError, TeacherClient
 
@@ -89,7 +90,7 @@ async def reviewer_node(state: Mapping[str, Any], runtime: Any) -> dict[str, Any
             emit=runtime.stream_writer,
         )
     except BudgetExhausted:
-        return {"stop_reason": "token budget spent"}
+        return {"stop_reason": BUDGET_SPENT}
     return {"notes": {ROLE: memo}}
 
 

@@ -17,19 +17,28 @@ on the flags; a router passes through the ones switched on (``--NAME``) whose ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol, cast
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from evokd.agents.registry import AgentRole, optional_roles
 from evokd.graph import nodes
 from evokd.graph.context import RunContext
-from evokd.graph.state import LoopState
+from evokd.graph.state import LabelerJob, LoopState
 from evokd.graph.targeting import generator_jobs
 
 Router = Callable[[LoopState, Any], str]
+LoopGraph = StateGraph[LoopState, RunContext, LoopState, LoopState]
+
+
+class LoopNode(Protocol):
+    """A node as LangGraph calls it: the state, and the run's context as ``runtime``."""
+
+    def __call__(self, state: LoopState, *, runtime: Runtime[RunContext]
+                 ) -> Awaitable[dict[str, Any]]: ...
 
 
 def route_after_seed(state: LoopState, runtime: Any) -> Literal["evaluate", "finish"]:
@@ -46,12 +55,11 @@ def fan_out_generators(state: LoopState, runtime: Any) -> list[Send] | Literal["
 
 def fan_out_labelers(state: LoopState) -> list[Send] | Literal["critic"]:
     """One ``Send`` per generated text (labelling is a separate call per text)."""
-    jobs = [Send("labeler", {"sample": s, "round": state["round"]})
-            for s in state.get("texts", [])]
-    return jobs or "critic"
+    jobs = [LabelerJob(sample=s, round=state["round"]) for s in state.get("texts", [])]
+    return [Send("labeler", job) for job in jobs] or "critic"
 
 
-def attach_stage(graph: StateGraph, stage: str, target: str, *, on_stop: str) -> Router:
+def attach_stage(graph: LoopGraph, stage: str, target: str, *, on_stop: str) -> Router:
     """Chain the optional roles of ``stage`` in front of ``target``; returns the router into
     the chain. A router picks the next role that is switched on and runs now, else ``target``;
     once a stop reason is set it goes to ``on_stop``."""
@@ -66,7 +74,7 @@ def attach_stage(graph: StateGraph, stage: str, target: str, *, on_stop: str) ->
         return route
 
     for index, role in enumerate(roles):
-        graph.add_node(role.name, role.node)
+        graph.add_node(role.name, cast(LoopNode, role.node))
         graph.add_conditional_edges(role.name, router_from(index + 1),
                                     _targets(roles[index + 1:], target, on_stop))
     return router_from(0)
@@ -82,7 +90,7 @@ def stage_targets(stage: str, target: str, on_stop: str) -> list[str]:
     return _targets(optional_roles(stage), target, on_stop)
 
 
-def connect(graph: StateGraph, source: str, stage: str, target: str, on_stop: str) -> Router:
+def connect(graph: LoopGraph, source: str, stage: str, target: str, on_stop: str) -> Router:
     """``source`` ─► the roles of ``stage`` ─► ``target`` (a plain edge without such roles)."""
     into_stage = attach_stage(graph, stage, target, on_stop=on_stop)
     if optional_roles(stage):
@@ -92,15 +100,22 @@ def connect(graph: StateGraph, source: str, stage: str, target: str, on_stop: st
     return into_stage
 
 
-def build_graph() -> StateGraph:
+def send_target(node: Callable[..., Awaitable[dict[str, Any]]]) -> LoopNode:
+    """A node that only ``Send`` calls, with its job (a TypedDict) as its input. It is added
+    with the state as its input schema: LangGraph would otherwise read the job's keys as state
+    channels of their own."""
+    return cast(LoopNode, node)
+
+
+def build_graph() -> LoopGraph:
     """The uncompiled loop; compile it with a checkpointer to run it."""
     graph = StateGraph(LoopState, context_schema=RunContext)
     graph.add_node("train_seed", nodes.train_seed)
     graph.add_node("evaluate", nodes.evaluate)
     graph.add_node("analyst", nodes.analyst)
-    graph.add_node("generator", nodes.generator)
+    graph.add_node("generator", send_target(nodes.generator), input_schema=LoopState)
     graph.add_node("gather", nodes.gather)
-    graph.add_node("labeler", nodes.labeler)
+    graph.add_node("labeler", send_target(nodes.labeler), input_schema=LoopState)
     graph.add_node("critic", nodes.critic)
     graph.add_node("feedback", nodes.feedback)
     graph.add_node("train", nodes.train)

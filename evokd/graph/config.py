@@ -19,7 +19,9 @@ from evokd.cli import (
     seconds,
     seed_list,
 )
+from evokd.graph.strategy import STRATEGIES, plan
 from evokd.settings import flag_table, setting
+from evokd.stop_reasons import BUDGET_SPENT
 from evokd.student import DEFAULT_STUDENT
 from evokd.student.hardware import DEFAULT_MAX_LENGTH, Hardware, resolve_hardware
 from evokd.tasks.errors import UserError
@@ -93,7 +95,7 @@ class RunConfig:
     budget_tokens: int | None = setting(
         None, "a hard cap on teacher tokens: each call first reserves its prompt (3 characters "
         "a token) + its `max_tokens` (512); a call that could cross the cap is not sent, the "
-        "round ends with what it has and the run stops with \"token budget spent\"",
+        f"round ends with what it has and the run stops with \"{BUDGET_SPENT}\"",
         parse=positive, metavar="N")
     price_in: float | None = setting(
         None, "currency per million prompt tokens: the dry run's cost column, and `cost` in "
@@ -158,7 +160,7 @@ class RunConfig:
     strategy: Literal["evokd", "static", "none"] = setting(
         "evokd", "`static`: the baseline without analysis or feedback; `none`: the seed "
         "student alone (see \"Strategies, ablations, seeds\")",
-        choices=("evokd", "static", "none"))
+        choices=tuple(STRATEGIES))
     easy: bool = setting(True, "ablation: hard samples only")
     correct: bool = setting(True, "ablation: the analyst sees no correctly predicted samples")
     history: bool = setting(True, "ablation: no review history in the prompts")
@@ -198,7 +200,7 @@ class RunConfig:
     @property
     def keeps_history(self) -> bool:
         """Whether rounds are remembered and shown to the LLM (evokd without --no-history)."""
-        return self.history and self.strategy == "evokd"
+        return plan(self).history
 
     def to_json(self) -> str:
         """The config as JSON text (for config.json)."""

@@ -19,10 +19,10 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -32,11 +32,15 @@ from evokd.agents.generator import generate
 from evokd.agents.labeler import label
 from evokd.agents.registry import optional_roles
 from evokd.graph.config import RunConfig
+from evokd.graph.context import RunContext
 from evokd.graph.feedback import split_feedback
 from evokd.graph.memory import round_history, round_record
 from evokd.graph.progress import ProgressDisplay
-from evokd.graph.targeting import generator_jobs
+from evokd.graph.state import LoopState, RoundRecord
+from evokd.graph.strategy import plan
+from evokd.graph.targeting import generator_jobs, generator_request
 from evokd.samples.align import entities_from_tags
+from evokd.samples.records import Feedback, WeaknessAnalysis
 from evokd.tasks.spec import Example, TaskSpec
 from evokd.teacher.client import TeacherClient, _json_schema
 from evokd.teacher.ledger import TokenLedger
@@ -157,7 +161,7 @@ async def run_stage(ctx: Any, stage: str, state: dict[str, Any]) -> dict[str, An
     return notes
 
 
-def _all_wrong(spec: TaskSpec, examples: Sequence[Example]) -> dict[str, Any]:
+def _all_wrong(spec: TaskSpec, examples: Sequence[Mapping[str, Any]]) -> Feedback:
     """Feedback as if the student got every example wrong (no student runs in a dry run)."""
     if spec.kind == "cls":
         first, last = spec.labels[0], spec.labels[-1]
@@ -168,26 +172,27 @@ def _all_wrong(spec: TaskSpec, examples: Sequence[Example]) -> dict[str, Any]:
 
 
 async def _estimate(config: RunConfig, spec: TaskSpec, seed_set: list[Example],
-                    teacher: RecordingTeacher) -> list[RoundEstimate]:
-    ctx = SimpleNamespace(config=config, spec=spec, seed_set=seed_set,
-                          require_teacher=lambda: teacher,
-                          progress=ProgressDisplay(enabled=False))
-    feedback, history, notes = _all_wrong(spec, seed_set), [], {}
+                    recorder: RecordingTeacher) -> list[RoundEstimate]:
+    teacher = cast(TeacherClient, recorder)  # it records each request instead of sending it
+    ctx = cast(RunContext, SimpleNamespace(config=config, spec=spec, seed_set=seed_set,
+                                           require_teacher=lambda: teacher,
+                                           progress=ProgressDisplay(enabled=False)))
+    feedback = _all_wrong(spec, seed_set)
+    history: list[RoundRecord] = []
+    notes: dict[str, Any] = {}
     compact = config.prompts == "compact"
     for round_no in range(1, config.rounds + 1):
         notes.update(await run_stage(ctx, "round_start",
                                      {"round": round_no - 1, "history": history, "notes": notes}))
-        state = {"round": round_no, "history": history, "notes": notes}
-        analysis: dict[str, Any] = {}
-        if config.strategy == "evokd":
+        state: LoopState = {"round": round_no, "history": history, "notes": notes}
+        analysis: WeaknessAnalysis = {}
+        if plan(config).analysis:
             shown = feedback if config.correct else {**feedback, "correct": []}
             analysis = await analyze(teacher, spec, round_no=round_no, correct=shown["correct"],
                                      wrong=shown["wrong"], history=round_history(state, round_no))
-        jobs = generator_jobs({**state, "analysis": analysis}, ctx)  # type: ignore[arg-type]
-        written = await asyncio.gather(*(generate(
-            teacher, spec, job["analysis"], stance=job["stance"], n=job["n"], round_no=round_no,
-            call=job["call"], intended_label=job["intended_label"], target=job.get("target"),
-            seeds=seed_set, history=job["history"], compact=compact) for job in jobs))
+        jobs = generator_jobs({**state, "analysis": analysis}, ctx)
+        written = await asyncio.gather(*(generate(teacher, spec, generator_request(job, ctx))
+                                         for job in jobs))
         texts = [sample for samples, _ in written for sample in samples]
         labelled = await asyncio.gather(*(label(teacher, spec, sample, round_no=round_no,
                                                 seeds=seed_set, compact=compact)
@@ -199,7 +204,7 @@ async def _estimate(config: RunConfig, spec: TaskSpec, seed_set: list[Example],
         feedback = _all_wrong(spec, kept)
         if config.keeps_history:
             history = [*history, round_record(round_no, analysis, feedback, len(kept), {}, None)]
-    return [teacher.rounds[r] for r in sorted(teacher.rounds)]
+    return [recorder.rounds[r] for r in sorted(recorder.rounds)]
 
 
 def token_counter(config: RunConfig) -> tuple[Callable[[str], int], str]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evokd.samples.align import entities_from_tags
-from evokd.tasks.spec import Example, TaskSpec
+from evokd.samples.records import Feedback, FeedbackItem, LabelCounts
+from evokd.tasks.spec import TaskSpec
 
 
-def _view(spec: TaskSpec, example: Example, predicted: Any) -> dict[str, Any]:
+def _view(spec: TaskSpec, example: Mapping[str, Any], predicted: Any) -> FeedbackItem:
     if spec.kind == "cls":
         return {"text": example["text"], "gold": example["label"], "predicted": predicted}
     return {
@@ -20,15 +22,16 @@ def _view(spec: TaskSpec, example: Example, predicted: Any) -> dict[str, Any]:
 
 
 def split_feedback(
-    spec: TaskSpec, examples: list[Example], predicted: list[Any]
-) -> dict[str, Any]:
+    spec: TaskSpec, examples: Sequence[Mapping[str, Any]], predicted: list[Any]
+) -> Feedback:
     """``{"correct": [...], "wrong": [...], "per_label": {label: {"correct", "wrong"}}}``.
 
     A sample is correct when the prediction equals the gold label / tag sequence. Per label,
     NER counts gold mentions found exactly (correct) or missed, plus spurious predictions
     (wrong, under the predicted type); classification counts samples by gold label.
     """
-    correct, wrong = [], []
+    correct: list[FeedbackItem] = []
+    wrong: list[FeedbackItem] = []
     right: Counter[str] = Counter()
     missed: Counter[str] = Counter()
     for example, guess in zip(examples, predicted, strict=True):
@@ -44,7 +47,7 @@ def split_feedback(
             right[kind] += 1
         for _, kind in gold ^ pred:
             missed[kind] += 1
-    per_label = {
+    per_label: dict[str, LabelCounts] = {
         label: {"correct": right[label], "wrong": missed[label]}
         for label in spec.labels
     }

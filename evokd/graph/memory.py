@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from evokd.graph.state import RoundRecord
 
 WRONG_EXAMPLES = 3
 ROUNDS_IN_DETAIL = 3
@@ -12,12 +14,12 @@ ROUNDS_IN_DETAIL = 3
 
 def round_record(
     round_no: int,
-    analysis: dict[str, Any],
-    feedback: dict[str, Any],
+    analysis: Mapping[str, Any],
+    feedback: Mapping[str, Any],
     kept: int,
     drop_reasons: dict[str, int],
     dev_f1: float | None,
-) -> dict[str, Any]:
+) -> RoundRecord:
     """What the loop remembers of a round (all plain JSON)."""
     return {
         "round": round_no,
@@ -32,7 +34,7 @@ def round_record(
     }
 
 
-def render_history(history: list[dict[str, Any]], max_chars: int = 3000) -> str:
+def render_history(history: Sequence[Mapping[str, Any]], max_chars: int = 3000) -> str:
     """Earlier rounds as text: the last rounds in detail, older ones as one line each.
 
     Dev F1 stays in the records but is not rendered: dev-set results are for model

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,14 @@ from evokd.agents.labeler import label
 from evokd.graph.context import RunContext
 from evokd.graph.feedback import split_feedback
 from evokd.graph.memory import round_history, round_record
-from evokd.graph.state import LoopState
+from evokd.graph.state import GeneratorJob, LabelerJob, LoopState, MetricsRow
+from evokd.graph.strategy import plan
 from evokd.graph.students import cached_student, remember
+from evokd.graph.targeting import generator_request
+from evokd.samples.records import Drop, Feedback
 from evokd.samples.rules import RuleCritic, sample_text, text_key
+from evokd.stop_reasons import BUDGET_SPENT, DONE, no_gain, rounds_done
 from evokd.student import Student, TrainSettings
-from evokd.tasks.spec import Example
 from evokd.teacher import BudgetExhausted
 
 Ctx = Runtime[RunContext]
@@ -35,8 +39,8 @@ def _settings(ctx: RunContext, steps: int, round_no: int) -> TrainSettings:
                          learning_rate=cfg.learning_rate, seed=cfg.seed * 1000 + round_no)
 
 
-def _train(ctx: RunContext, base: str | None, examples: list[Example], round_no: int,
-           steps: int) -> tuple[str, int]:
+def _train(ctx: RunContext, base: str | None, examples: Sequence[Mapping[str, Any]],
+           round_no: int, steps: int) -> tuple[str, int]:
     """Train a copy of ``base`` (or a fresh backbone) and save it under work/round-N;
     returns its path and how many training texts were cut at the max length."""
     cfg = ctx.config
@@ -79,11 +83,11 @@ def _tokens(ctx: RunContext) -> int:
 
 def _metrics_row(ctx: RunContext, round_no: int, dev: dict[str, Any],
                  test: dict[str, Any] | None, kept: int, dropped: int, best: bool
-                 ) -> dict[str, Any]:
+                 ) -> MetricsRow:
     """One metrics.jsonl row; per-label F1 is the test split's (the dev split's when the task
     has no test split, marked by ``per_label_split``); test scores are None without one."""
     shown = test if test is not None else dev
-    row: dict[str, Any] = {
+    row: MetricsRow = {
         "round": round_no, "dev_f1": dev["f1"], "test_f1": test["f1"] if test else None,
         "per_label_f1": {k: v["f1"] for k, v in shown["per_label"].items()},
         "tokens": _tokens(ctx), "kept": kept, "dropped": dropped, "best": best,
@@ -95,8 +99,8 @@ def _metrics_row(ctx: RunContext, round_no: int, dev: dict[str, Any],
     if spent is not None:
         row["cost"] = round(spent, 6)
     if ctx.spec.kind == "cls":
-        row.update(dev_accuracy=dev["accuracy"],
-                   test_accuracy=test["accuracy"] if test else None)
+        row["dev_accuracy"] = dev["accuracy"]
+        row["test_accuracy"] = test["accuracy"] if test else None
     return row
 
 
@@ -121,7 +125,7 @@ async def train_seed(state: LoopState, runtime: Ctx) -> dict[str, Any]:
 async def evaluate(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Round 1's feedback: the seed student's predictions on the seed set."""
     ctx = runtime.context
-    if ctx.config.strategy != "evokd":  # the static baseline uses no feedback
+    if not plan(ctx.config).feedback:  # the static baseline uses no feedback
         return {"feedback": {"correct": [], "wrong": []}}
     student = cached_student(ctx.spec, state["student_path"], ctx.hardware)
     predicted = await asyncio.to_thread(student.predict, ctx.seed_set)
@@ -132,12 +136,13 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Start a round: the analyst explains where the student is weak."""
     ctx = runtime.context
     round_no = state["round"] + 1
-    feedback = state.get("feedback") or {"correct": [], "wrong": []}
+    feedback: Feedback = state.get("feedback") or {"correct": [], "wrong": []}
     if not ctx.config.correct:  # --no-correct: the analysis sees only the errors
         feedback = {**feedback, "correct": []}
     ctx.progress.phase(f"round {round_no}: analyst, generator, labeler, critic")
-    reset = {"round": round_no, "texts": None, "labelled": None, "drops": None, "batch": []}
-    if ctx.config.strategy == "static":  # the baseline: no analysis (no analyst call)
+    reset: dict[str, Any] = {"round": round_no, "texts": None, "labelled": None,
+                             "drops": None, "batch": []}
+    if not plan(ctx.config).analysis:  # the static baseline: no analyst call
         return {**reset, "analysis": {}}
     try:
         analysis = await analyze(
@@ -146,31 +151,26 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
             emit=runtime.stream_writer,
         )
     except BudgetExhausted:
-        return {**reset, "analysis": {}, "stop_reason": "token budget spent"}
+        return {**reset, "analysis": {}, "stop_reason": BUDGET_SPENT}
     return {**reset, "analysis": analysis}
 
 
-def _emit_drops(runtime: Ctx, round_no: int, drops: list[dict[str, Any]]) -> None:
+def _emit_drops(runtime: Ctx, round_no: int, drops: Sequence[Drop]) -> None:
     for drop in drops:
         runtime.stream_writer({"event": "drop", "round": round_no, **drop})
 
 
-async def generator(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
+async def generator(job: GeneratorJob, runtime: Ctx) -> dict[str, Any]:
     """One generator call: a few easy or hard texts (or, with --no-separate-labeling, a few
     samples written and labelled in the same call, which skip the labeler)."""
     ctx = runtime.context
     write, key = ((generate, "texts") if ctx.config.separate_labeling
                   else (generate_labelled, "labelled"))
     try:
-        samples, dropped = await write(
-            ctx.require_teacher(), ctx.spec, job["analysis"], stance=job["stance"], n=job["n"],
-            round_no=job["round"], call=job["call"], intended_label=job["intended_label"],
-            target=job.get("target"), seeds=ctx.seed_set, history=job["history"],
-            emit=runtime.stream_writer,
-            temperature=ctx.config.temperature, compact=ctx.config.prompts == "compact",
-        )
+        samples, dropped = await write(ctx.require_teacher(), ctx.spec,
+                                       generator_request(job, ctx), emit=runtime.stream_writer)
     except BudgetExhausted:
-        return {"stop_reason": "token budget spent"}
+        return {"stop_reason": BUDGET_SPENT}
     if ctx.config.critic and samples:  # the critic's text rules, before paying for labels
         samples, screened = RuleCritic(
             ctx.spec, seeds=ctx.seed_set, leak_keys=ctx.leak_keys
@@ -187,7 +187,7 @@ async def gather(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     return {}
 
 
-async def labeler(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
+async def labeler(job: LabelerJob, runtime: Ctx) -> dict[str, Any]:
     """Label one text in its own call."""
     ctx = runtime.context
     try:
@@ -197,7 +197,7 @@ async def labeler(job: dict[str, Any], runtime: Ctx) -> dict[str, Any]:
             temperature=ctx.config.judge_temperature, compact=ctx.config.prompts == "compact",
         )
     except BudgetExhausted:
-        return {"stop_reason": "token budget spent"}
+        return {"stop_reason": BUDGET_SPENT}
     _emit_drops(runtime, job["round"], dropped)
     return {"labelled": examples, "drops": dropped}
 
@@ -215,17 +215,23 @@ async def critic(state: LoopState, runtime: Ctx) -> dict[str, Any]:
             batch_size=ctx.config.critic_batch, temperature=ctx.config.judge_temperature,
         )
     except BudgetExhausted:
-        return {"batch": [], "stop_reason": "token budget spent"}
+        return {"batch": [], "stop_reason": BUDGET_SPENT}
     _emit_drops(runtime, round_no, dropped)
-    batch = [{**{k: s[k] for k in SAMPLE_KEYS if k in s}, "round": round_no} for s in kept]
+    batch = [_accepted(s, round_no) for s in kept]
     return {"batch": batch, "drops": dropped}
+
+
+def _accepted(sample: Mapping[str, Any], round_no: int) -> dict[str, Any]:
+    """A kept sample as the batch and synthetic.jsonl hold it: its ``SAMPLE_KEYS``, and the
+    round."""
+    return {**{k: sample[k] for k in SAMPLE_KEYS if k in sample}, "round": round_no}
 
 
 async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """The new batch tests the student before it trains on it (next round's feedback)."""
     ctx = runtime.context
     batch = state.get("batch", [])
-    if not batch or ctx.config.strategy != "evokd":  # the static baseline uses no feedback
+    if not batch or not plan(ctx.config).feedback:  # the static baseline uses no feedback
         return {}
     student = cached_student(ctx.spec, state["student_path"], ctx.hardware)
     predicted = await asyncio.to_thread(student.predict, batch)
@@ -236,15 +242,15 @@ async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     return {"feedback": result}
 
 
-def training_set(state: LoopState, ctx: RunContext) -> list[Example]:
+def training_set(state: LoopState, ctx: RunContext) -> list[Mapping[str, Any]]:
     """Retrain schedule: seed set + every accepted sample (earlier batches and the new one).
     Incremental: seed set + the new batch + a seeded replay of earlier batches."""
     earlier = state.get("pool", [])
     if ctx.config.schedule == "retrain":
-        return list(ctx.seed_set) + list(earlier) + list(state.get("batch", []))
+        return [*ctx.seed_set, *earlier, *state.get("batch", [])]
     rng = random.Random(ctx.config.seed * 1000 + state["round"])
     replay = rng.sample(earlier, min(ctx.config.replay, len(earlier)))
-    return list(ctx.seed_set) + list(state.get("batch", [])) + replay
+    return [*ctx.seed_set, *state.get("batch", []), *replay]
 
 
 async def train(state: LoopState, runtime: Ctx) -> dict[str, Any]:
@@ -282,7 +288,7 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     history = [*state.get("history", []), round_record(
         round_no, state.get("analysis") or {}, state.get("feedback") or {}, len(batch), reasons,
         dev["f1"])]
-    if not ctx.config.keeps_history:  # --no-history and static: no review history
+    if not plan(ctx.config).history:  # --no-history and static: no review history
         history = []
     ctx.run_dir.write_jsonl(ctx.run_dir.metrics, metrics)
     ctx.run_dir.write_jsonl(ctx.run_dir.synthetic, pool)
@@ -299,7 +305,7 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
 
 async def finish(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Record why the loop stopped."""
-    reason = state.get("stop_reason") or stop_reason(state, runtime.context) or "done"
+    reason = state.get("stop_reason") or stop_reason(state, runtime.context) or DONE
     runtime.stream_writer({"event": "run_end", "round": state.get("round", 0),
                            "stop_reason": reason})
     return {"stop_reason": reason}
@@ -311,9 +317,9 @@ def stop_reason(state: LoopState, ctx: RunContext) -> str:
     if state.get("stop_reason"):
         return state["stop_reason"]
     if state.get("round", 0) >= cfg.rounds:
-        return f"{cfg.rounds} rounds done"
+        return rounds_done(cfg.rounds)
     if cfg.budget_tokens is not None and _tokens(ctx) >= cfg.budget_tokens:
-        return "token budget spent"
+        return BUDGET_SPENT
     if state.get("stale_rounds", 0) >= cfg.patience:
-        return f"no dev F1 gain for {cfg.patience} rounds"
+        return no_gain(cfg.patience)
     return ""

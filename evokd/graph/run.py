@@ -7,8 +7,9 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from evokd.graph.build import build_graph
@@ -23,7 +24,7 @@ from evokd.teacher import ResponseCache, TeacherClient, TeacherSettings, default
 if TYPE_CHECKING:
     from evokd.teacher.local import LocalTeacher
 
-THREAD = {"configurable": {"thread_id": "evokd"}}
+THREAD: RunnableConfig = {"configurable": {"thread_id": "evokd"}}
 SUMMARISED = ("texts", "labelled", "drops", "batch", "pool", "history", "metrics")
 
 
@@ -176,11 +177,14 @@ async def run_loop(
                 run_dir.append_trace({"event": "run_start", "resume": resume,
                                       "task": config.task})
                 # node tasks at once: at least as many as LLM requests may be in flight
-                tasks = {"max_concurrency": max(64, config.max_concurrency)}
-                async for mode, chunk in graph.astream(
-                    None if resume and snapshot.values else {}, THREAD | tasks,
+                tasks: RunnableConfig = {**THREAD,
+                                         "max_concurrency": max(64, config.max_concurrency)}
+                async for part in graph.astream(
+                    None if resume and snapshot.values else {}, tasks,
                     context=context, stream_mode=["updates", "custom"], durability="sync",
                 ):
+                    # several stream modes: each part is a (mode, chunk) pair
+                    mode, chunk = cast(tuple[str, dict[str, Any]], part)
                     if mode == "custom":
                         if chunk.get("event") != "llm_call":  # the teacher recorded those
                             run_dir.append_trace(chunk)

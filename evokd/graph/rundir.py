@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class RunDir:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
 
-    def write_jsonl(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    def write_jsonl(self, path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
         """Rewrite a JSONL file from ``rows`` atomically."""
         self.write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 

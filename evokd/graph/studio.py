@@ -11,5 +11,8 @@ from __future__ import annotations
 from langgraph.graph.state import CompiledStateGraph
 
 from evokd.graph.build import build_graph
+from evokd.graph.context import RunContext
+from evokd.graph.state import LoopState
 
-graph: CompiledStateGraph = build_graph().compile(name="evokd")
+graph: CompiledStateGraph[LoopState, RunContext, LoopState, LoopState] = build_graph().compile(
+    name="evokd")

@@ -5,31 +5,20 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
-from evokd.agents.generator import target_labels
-from evokd.graph.config import RunConfig
+from evokd.agents.generator import GeneratorRequest, target_labels
 from evokd.graph.context import RunContext
 from evokd.graph.memory import round_history
-from evokd.graph.state import LoopState
-
-
-def stance_quotas(cfg: RunConfig) -> dict[str, int]:
-    """The round's sample quota per stance: half hard, half easy; all hard with --no-easy; all
-    plain (no analysis) for the static baseline."""
-    if cfg.strategy == "static":
-        return {"plain": cfg.samples_per_round}
-    if not cfg.easy:
-        return {"hard": cfg.samples_per_round}
-    hard = math.ceil(cfg.samples_per_round / 2)
-    return {"hard": hard, "easy": cfg.samples_per_round - hard}
-
+from evokd.graph.state import GeneratorJob, LoopState
+from evokd.graph.strategy import plan, stance_quotas
 
 WEAK_BONUS = 0.5  # extra weight of a label the analyst names weak
 
 
-def hard_label_weights(labels: list[str], analysis: dict[str, Any],
-                       label_f1: dict[str, float]) -> dict[str, float]:
+def hard_label_weights(labels: list[str], analysis: Mapping[str, Any],
+                       label_f1: Mapping[str, float]) -> dict[str, float]:
     """How much of the hard quota each label deserves: its dev-F1 shortfall (1 - F1 of the
     best student) plus a bonus where the analyst names it weak; only the analyst's weak labels
     (equally) when no per-label dev F1 is known."""
@@ -53,7 +42,7 @@ def allocate(weights: dict[str, float], n: int) -> list[str]:
     return chosen
 
 
-def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
+def generator_jobs(state: LoopState, ctx: RunContext) -> list[GeneratorJob]:
     """Split the round's sample quota into generator calls: half easy, half hard. Each hard
     call aims at one label, the labels shared out by :func:`hard_label_weights`."""
     cfg, analysis = ctx.config, state.get("analysis") or {}
@@ -62,13 +51,13 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
     # request number (and topic hint) per round keeps them from asking for the same texts
     offset = (state["round"] - 1) * sum(math.ceil(q / cfg.texts_per_call)
                                         for q in per_stance.values())
-    offset = 0 if cfg.keeps_history else offset
-    jobs: list[dict[str, Any]] = []
+    offset = 0 if plan(cfg).history else offset
+    jobs: list[GeneratorJob] = []
     hard_calls: Counter[str] = Counter()
     cls = ctx.spec.kind == "cls"
     for stance, quota in per_stance.items():
         calls = math.ceil(quota / cfg.texts_per_call)
-        labels = target_labels(ctx.spec, analysis, stance)  # type: ignore[arg-type]
+        labels = target_labels(ctx.spec, analysis, stance)
         aims: list[list[str] | None] = [None] * calls
         if stance == "hard":
             shares = allocate(hard_label_weights(list(ctx.spec.labels), analysis,
@@ -88,3 +77,15 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[dict[str, Any]]:
                 "history": round_history(state, state["round"]),
             })
     return jobs
+
+
+def generator_request(job: GeneratorJob, ctx: RunContext) -> GeneratorRequest:
+    """The generator call a job asks for, with the run's seed examples, sampling temperature
+    and prompt style."""
+    cfg = ctx.config
+    return GeneratorRequest(
+        stance=job["stance"], n=job["n"], round_no=job["round"], analysis=job["analysis"],
+        call=job["call"], intended_label=job["intended_label"], target=job["target"],
+        seeds=ctx.seed_set, history=job["history"], temperature=cfg.temperature,
+        compact=cfg.prompts == "compact",
+    )

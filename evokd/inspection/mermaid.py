@@ -187,7 +187,7 @@ def render_svg(diagram: Diagram, badges: dict[str, str] | None = None,
     left = MARGIN + LANE * (len(back) + 1)
     boxes = _boxes(diagram, order, rank, left)
     right = max((b.x + NODE_W for b in boxes.values()), default=left)
-    lanes = {e: left - LANE * (i + 1) for i, e in enumerate(sorted(
+    lanes: dict[Edge, float] = {e: left - LANE * (i + 1) for i, e in enumerate(sorted(
         back, key=lambda e: rank[e.source] - rank[e.target]))}
     lanes |= {e: right + LANE * (i + 1) for i, e in enumerate(sorted(
         long_forward, key=lambda e: rank[e.target] - rank[e.source]))}

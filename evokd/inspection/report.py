@@ -101,7 +101,7 @@ def render_html(runs: Sequence[RunRecord]) -> str:
                  "F1 is entity-level micro F1 (NER) or macro-F1 (classification), in %.</p>")
     parts.append(_summary_table(runs))
     for plot in PLOTS:
-        parts.append(f"<h2>{html.escape(plot.__doc__.splitlines()[0])}</h2>")
+        parts.append(f"<h2>{html.escape((plot.__doc__ or plot.__name__).splitlines()[0])}</h2>")
         parts.append(f'<img alt="{plot.__name__}" src="data:image/png;base64,{plot(runs)}">')
     for run in runs:
         parts.append(f"<h2>Rounds: {html.escape(run.label)}</h2>{rounds_table(run)}")

@@ -133,15 +133,14 @@ def align_entities(
             "and use only the allowed types."
         )
     tags = ["O"] * len(tokens)
-    tagged: list[dict[str, str]] = []
+    tagged: list[tuple[int, str, str]] = []  # (start, text, type)
     for _, _, kind, spans in sorted(wanted, key=lambda w: (w[0], w[1]), reverse=True):
         for start, end in spans:
             if any(tag != "O" for tag in tags[start:end]):
                 continue
             tags[start:end] = [f"B-{kind}"] + [f"I-{kind}"] * (end - start - 1)
-            tagged.append({"text": " ".join(tokens[start:end]), "type": kind, "start": start})
-    tagged.sort(key=lambda e: e["start"])
-    return tags, [{"text": e["text"], "type": e["type"]} for e in tagged]
+            tagged.append((start, " ".join(tokens[start:end]), kind))
+    return tags, [{"text": text, "type": kind} for _, text, kind in sorted(tagged)]
 
 
 def validate_iob2(tags: Any, length: int, labels: Collection[str]) -> None:

@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from evokd.samples.records import Drop
+
 DropReason = Literal[
     "malformed_reply",  # the LLM gave no valid reply after its retries (raw text kept)
     "malformed_sample",  # a sample dict lacks its fields or has the wrong shapes
@@ -38,7 +40,7 @@ def make_drop(
     role: str,
     sample: Mapping[str, Any] | None = None,
     raw: str | None = None,
-) -> dict[str, Any]:
+) -> Drop:
     """``{"reason", "detail", "role", "sample", "raw"}``; ``raw`` holds a failed LLM reply."""
     if reason not in DROP_REASONS:
         raise ValueError(f"unknown drop reason {reason!r}")
@@ -51,7 +53,7 @@ def make_drop(
     }
 
 
-def reply_error_drop(error: Exception, *, role: str, sample: Mapping[str, Any] | None) -> dict:
+def reply_error_drop(error: Exception, *, role: str, sample: Mapping[str, Any] | None) -> Drop:
     """A ``malformed_reply`` drop from an ``LLMReplyError``, keeping its raw text."""
     reason = getattr(error, "reason", str(error))
     return make_drop(

@@ -13,11 +13,12 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from evokd.prompts.formatting import has_delimiter_tag
 from evokd.samples.align import align_entities, canonical_type, validate_iob2
 from evokd.samples.drops import MAX_WORDS, DropReason, make_drop, word_count
+from evokd.samples.records import Drop, Sample
 from evokd.tasks.spec import TaskSpec
 
 _WORDS = re.compile(r"\w+")
@@ -149,13 +150,13 @@ class RuleCritic:
 
     def filter(
         self, samples: Iterable[Any], *, labels: bool = True
-    ) -> tuple[list[dict], list[dict]]:
+    ) -> tuple[list[Sample], list[Drop]]:
         """``(kept, dropped)``; kept samples are added to ``seen`` (so repeats are duplicates).
 
         ``labels=False`` applies only the text rules (for texts not yet labelled).
         """
-        kept: list[dict] = []
-        dropped: list[dict] = []
+        kept: list[Sample] = []
+        dropped: list[Drop] = []
         for sample in samples:
             if labels or not isinstance(sample, Mapping):
                 problem = self.check(sample)
@@ -165,7 +166,7 @@ class RuleCritic:
             if problem:
                 dropped.append(make_drop(problem[0], problem[1], role="critic", sample=record))
             else:
-                kept.append(record)
+                kept.append(cast(Sample, record))  # its shape passed the checks
                 self.seen.add(text_key(sample_text(record)))
         return kept, dropped
 
@@ -177,7 +178,7 @@ def check_rules(
     seeds: Sequence[Mapping[str, Any]] = (),
     seen: Collection[str] = frozenset(),
     leak_keys: Collection[str] = frozenset(),
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Sample], list[Drop]]:
     """Rule-check a batch: ``(kept, dropped)``; ``seen``/``leak_keys`` hold ``text_key`` hashes."""
     critic = RuleCritic(task, seeds=seeds, seen=set(seen), leak_keys=leak_keys)
     return critic.filter(samples)
@@ -185,15 +186,15 @@ def check_rules(
 
 def leak_check(
     samples: Iterable[Any], leak_keys: Collection[str]
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Sample], list[Drop]]:
     """Only the leakage rule (``--no-critic``): drop samples whose text is a dev/test text."""
-    kept: list[dict] = []
-    dropped: list[dict] = []
+    kept: list[Sample] = []
+    dropped: list[Drop] = []
     for sample in samples:
         record = dict(sample) if isinstance(sample, Mapping) else {"value": repr(sample)}
         if text_key(sample_text(record)) in leak_keys:
             dropped.append(make_drop("leak", "text occurs in the dev/test data", role="critic",
                                      sample=record))
         else:
-            kept.append(record)
+            kept.append(cast(Sample, record))  # unchecked by design (--no-critic)
     return kept, dropped

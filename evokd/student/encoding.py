@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from evokd.tasks.spec import Example, TaskSpec
+from evokd.tasks.spec import TaskSpec
 
 IGNORE = -100
 MAX_LENGTH = 128
@@ -15,7 +16,7 @@ MAX_LENGTH = 128
 def encode(
     spec: TaskSpec,
     tokenizer: PreTrainedTokenizerBase,
-    example: Example,
+    example: Mapping[str, Any],
     label2id: dict[str, int] | None = None,
     max_length: int = MAX_LENGTH,
 ) -> dict[str, Any]:

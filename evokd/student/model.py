@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from evokd.student.hardware import Hardware
 from evokd.student.metrics import cls_scores, ner_scores
 from evokd.student.training import StepCallback, TrainSettings, train_loop
 from evokd.tasks.errors import UserError
-from evokd.tasks.spec import Example, TaskSpec
+from evokd.tasks.spec import TaskSpec
 
 TASK_FILE = "evokd_task.json"
 
@@ -35,7 +36,10 @@ class Student:
     ) -> None:
         self.spec = spec
         self.hardware = hardware or Hardware()
-        self.model = model.to(self.hardware.device) if self.hardware.accelerated else model
+        if self.hardware.accelerated:
+            # transformers types PreTrainedModel.to through functools.wraps, unbound
+            model = model.to(self.hardware.device)  # type: ignore[arg-type]
+        self.model = model
         self.tokenizer = tokenizer
         self.label2id = {label: i for i, label in enumerate(spec.tag_set)}
         self.last_truncated = 0  # examples cut at max_length by the last predict()
@@ -84,7 +88,7 @@ class Student:
 
     def train(
         self,
-        examples: list[Example],
+        examples: Sequence[Mapping[str, Any]],
         settings: TrainSettings,
         on_step: StepCallback | None = None,
     ) -> dict[str, float]:
@@ -96,13 +100,14 @@ class Student:
         stats = train_loop(self.model, self.tokenizer, items, settings, on_step, self.hardware)
         return {**stats, "truncated": sum(item.pop("truncated") for item in items)}
 
-    def _encode(self, examples: list[Example],
+    def _encode(self, examples: Sequence[Mapping[str, Any]],
                 label2id: dict[str, int] | None = None) -> list[dict[str, Any]]:
         return [encode(self.spec, self.tokenizer, ex, label2id, self.hardware.max_length)
                 for ex in examples]
 
     @torch.inference_mode()
-    def predict(self, examples: list[Example], batch_size: int | None = None) -> list[Any]:
+    def predict(self, examples: Sequence[Mapping[str, Any]], batch_size: int | None = None
+                ) -> list[Any]:
         """Predicted tag lists (NER, one per word) or label names (classification).
 
         Batches are formed from examples of similar length to keep padding small (larger
@@ -130,7 +135,7 @@ class Student:
                     )
         return results
 
-    def evaluate(self, examples: list[Example]) -> dict[str, Any]:
+    def evaluate(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Scores on ``examples`` (see :mod:`student.metrics`), plus ``truncated``: how many
         examples were cut at ``max_length``."""
         predicted = self.predict(examples)
@@ -167,7 +172,8 @@ def _word_tags(row: list[int], word_ids: list[int | None], n_words: int,
     return tags
 
 
-def score(spec: TaskSpec, examples: list[Example], predicted: list[Any]) -> dict[str, Any]:
+def score(spec: TaskSpec, examples: Sequence[Mapping[str, Any]], predicted: list[Any]
+          ) -> dict[str, Any]:
     """Scores of ``predicted`` against the gold labels of ``examples``."""
     if spec.kind == "ner":
         return ner_scores([ex["tags"] for ex in examples], predicted)

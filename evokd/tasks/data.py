@@ -94,8 +94,9 @@ def _check_builtin_folder(spec: TaskSpec) -> TaskData | None:
     if fallback is not None and os.environ.get("HF_HUB_OFFLINE") != "1":
         try:
             opened = _open_dataset(fallback)
-            return TaskData(*(read_dataset_split(spec, fallback, s, None, opened)
-                              for s in ("train", "dev", "test")))
+            train, dev, test = (read_dataset_split(spec, fallback, s, None, opened)
+                                for s in ("train", "dev", "test"))
+            return TaskData(train, dev, test)
         except UserError:
             pass
     raise UserError(

@@ -30,10 +30,10 @@ from typing import Any
 import yaml
 
 from evokd.tasks.errors import UserError
-from evokd.tasks.spec import SPLIT_KEYS, DataSource, TaskKind, TaskSpec
+from evokd.tasks.spec import SPLIT_KEYS, DataFormat, DataSource, TaskKind, TaskSpec
 
 KINDS: dict[str, TaskKind] = {"ner": "ner", "classification": "cls", "cls": "cls"}
-FORMATS = ("conll", "jsonl", "csv")
+FORMATS: tuple[DataFormat, ...] = ("conll", "jsonl", "csv")
 FIELD_KEYS = ("text_field", "label_field", "tokens_field", "tags_field")
 TOP_KEYS = ("name", "kind", "description", "domain", "labels", "format", "data", *FIELD_KEYS,
             "max_length", "topics")
@@ -157,7 +157,7 @@ def _labels(value: Any, reader: _Reader, kind: TaskKind) -> dict[str, str]:
 
 
 def _source(raw: dict[str, Any], reader: _Reader, base: Path,
-            fields: dict[str, str]) -> tuple[DataSource, str]:
+            fields: dict[str, str]) -> tuple[DataSource, DataFormat]:
     """The data block as a DataSource with absolute paths, and the data format."""
     data = raw.get("data")
     if not isinstance(data, dict):

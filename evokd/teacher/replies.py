@@ -46,14 +46,14 @@ def from_completion(
     completion = exc.completion
     finish = "length" if isinstance(exc, openai.LengthFinishReasonError) else "content_filter"
     text = ""
-    if completion.choices:
+    if completion is not None and completion.choices:
         choice = completion.choices[0].message
         text = choice.content or ""
         if not text and choice.tool_calls:
             function = getattr(choice.tool_calls[0], "function", None)
             text = (function.arguments if function is not None else "") or ""
     tokens = None
-    if completion.usage is not None:
+    if completion is not None and completion.usage is not None:
         prompt, output = completion.usage.prompt_tokens, completion.usage.completion_tokens
         tokens = {"input_tokens": prompt, "output_tokens": output, "total_tokens": prompt + output}
     return AIMessage(

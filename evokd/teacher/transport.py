@@ -14,7 +14,7 @@ from typing import Any
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from evokd.teacher.settings import StructuredMethod, TeacherSettings
 
@@ -51,9 +51,9 @@ def build_chat_model(settings: TeacherSettings, http_client: Any) -> ChatOpenAI:
     return LeanChatOpenAI(
         model=s.model,
         base_url=s.base_url,
-        api_key=s.api_key or NO_KEY,
+        api_key=SecretStr(s.api_key or NO_KEY),
         temperature=s.temperature,
-        max_tokens=s.max_tokens,
+        max_completion_tokens=s.max_tokens,
         timeout=s.timeout_s,
         max_retries=s.http_retries,
         seed=s.seed,

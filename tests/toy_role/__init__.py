@@ -17,6 +17,7 @@ from evokd.agents.registry import AgentRole, register
 from evokd.prompts import add_prompt_dir, render_messages
 from evokd.prompts.formatting import delimit
 from evokd.samples.rules import sample_text
+from evokd.stop_reasons import BUDGET_SPENT
 from evokd.tasks.spec import TaskSpec
 from evokd.teacher import BudgetExhausted, Emit, TeacherClient
 
@@ -46,7 +47,7 @@ async def scout_node(state: Mapping[str, Any], runtime: Any) -> dict[str, Any]:
         note = await scout(ctx.require_teacher(), ctx.spec, list(state.get("batch") or []),
                            round_no=state["round"], emit=runtime.stream_writer)
     except BudgetExhausted:
-        return {"stop_reason": "token budget spent"}
+        return {"stop_reason": BUDGET_SPENT}
     return {"notes": {ROLE: note}}
 
 

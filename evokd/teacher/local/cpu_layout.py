@@ -12,10 +12,13 @@ Student training gains nothing from it (forward and backward of MiniLM-sized lay
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
-def _transposed_linear_class() -> type:
+def _transposed_linear_class() -> type[nn.Module]:
     import torch
     from torch import nn
 
