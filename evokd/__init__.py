@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
 
 __all__ = ["DistillResult", "UserError", "distill"]
 
@@ -44,8 +44,8 @@ def distill(task: str | os.PathLike[str] | None = None, **settings: Any) -> Dist
     Synchronous: it returns when the run has finished. ``distill(resume=RUN_DIR)`` continues
     a stopped run (no task needed)."""
     from evokd import main
+    from evokd.core.settings import api_flags
     from evokd.graph.config import LOCAL_PRESET, setting_classes
-    from evokd.settings import api_flags
 
     if "seeds" in settings:
         raise UserError("distill runs one seed; call it once per seed (seed=N)")

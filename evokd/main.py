@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evokd.cli import EXIT_USAGE, UsageParser
+from evokd.core.cli import EXIT_USAGE, UsageParser
+from evokd.core.errors import UserError
+from evokd.core.settings import add_flags, given
 from evokd.graph.config import LOCAL_PRESET, Command, RunConfig, role_switches
 from evokd.graph.rundir import RunDir
-from evokd.settings import add_flags, given
-from evokd.tasks import UserError, builtin_names, load_task_data, resolve_data_dir, resolve_task
+from evokd.tasks import builtin_names, load_task_data, resolve_data_dir, resolve_task
 from evokd.tasks.registry import is_task_file
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from evokd import main
+from evokd.core.settings import api_flags, flag_fields, flag_name
 from evokd.graph.config import LOCAL_PRESET, RunConfig, flags_markdown, setting_classes
-from evokd.settings import api_flags, flag_fields, flag_name
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["--task", "sst2", "--rounds", "0", "--data-dir", str(ROOT.parent / "shared" / "data")]

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import evokd
-from evokd.tasks import UserError, load_task_data, resolve_task
+from evokd.core.errors import UserError
+from evokd.tasks import load_task_data, resolve_task
 from evokd.tasks.tagging import to_iob2
 from fakes.custom_tasks import (
     BUILDERS,

@@ -1,6 +1,6 @@
 """RunConfig: every setting of a run, declared once (name, type, default, help); the flags,
 config.json, the Python API and the README's flag table are made from these fields
-(evokd/settings.py). ``LOCAL_PRESET`` is what changes when the embedded teacher is used."""
+(evokd/core/settings.py). ``LOCAL_PRESET`` is what changes when the embedded teacher is used."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from evokd.cli import (
+from evokd.core.cli import (
     int_at_least,
     k_shot,
     non_negative,
@@ -19,10 +19,10 @@ from evokd.cli import (
     seconds,
     seed_list,
 )
-from evokd.settings import flag_table, setting
+from evokd.core.errors import UserError
+from evokd.core.settings import flag_table, setting
 from evokd.student import DEFAULT_STUDENT
 from evokd.student.hardware import DEFAULT_MAX_LENGTH, Hardware, resolve_hardware
-from evokd.tasks.errors import UserError
 from evokd.tasks.registry import builtin_names
 from evokd.tasks.spec import TaskSpec
 

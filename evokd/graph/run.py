@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from evokd.core.errors import UserError
 from evokd.graph.build import build_graph
 from evokd.graph.config import RunConfig
 from evokd.graph.context import RunContext
 from evokd.graph.progress import ProgressDisplay
 from evokd.graph.rundir import RunDir
 from evokd.samples.rules import text_key
-from evokd.tasks import TaskData, UserError, load_task_data, seed_examples
+from evokd.tasks import TaskData, load_task_data, seed_examples
 from evokd.teacher import ResponseCache, TeacherClient, TeacherSettings, default_cache_path
 
 if TYPE_CHECKING:

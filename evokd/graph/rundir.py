@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
 
 
 class RunDir:

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evokd.core.errors import UserError
 from evokd.graph.config import RunConfig
 from evokd.graph.run import RunResult, run_loop
-from evokd.tasks import UserError
 
 SUMMARY_NAME = "summary.json"
 

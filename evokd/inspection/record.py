@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evokd.core.errors import UserError
 from evokd.inspection.runlog import JsonDict, RoleCalls, RunLog, load_run, read_jsonl, read_object
-from evokd.tasks.errors import UserError
 
 ABLATIONS = (("easy", "no-easy"), ("correct", "no-correct"), ("history", "no-history"),
              ("separate_labeling", "no-separate-labeling"), ("critic", "no-critic"))

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evokd.cli import UsageParser, run_command
+from evokd.core.cli import UsageParser, run_command
 from evokd.inspection.figures import PLOTS
 from evokd.inspection.record import RunRecord, calls_per_round, load_record
 from evokd.inspection.runlog import RoleCalls

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from evokd.cli import UsageParser
-from evokd.tasks.errors import UserError
+from evokd.core.cli import UsageParser
+from evokd.core.errors import UserError
 from evokd.teacher.ledger import TokenCounts
 
 JsonDict = dict[str, Any]

@@ -23,11 +23,11 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from evokd.cli import run_command
+from evokd.core.cli import run_command
+from evokd.core.errors import UserError
 from evokd.inspection.mermaid import parse_mermaid, render_svg
 from evokd.inspection.runlog import RoundLog, RunLog, enabled_roles, load_run, run_dir_parser
 from evokd.inspection.samples import drop_text, entity_segments, sample_label
-from evokd.tasks.errors import UserError
 
 HOST = "127.0.0.1"
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -18,8 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from evokd.cli import EXIT_USAGE, UsageParser, port, positive
-from evokd.tasks.errors import UserError
+from evokd.core.cli import EXIT_USAGE, UsageParser, port, positive
+from evokd.core.errors import UserError
 from evokd.teacher.local.engines import DEFAULT_CONTEXT, ENGINES, PRECISIONS
 from evokd.teacher.local.models import DEFAULT_MODEL, MODELS, ModelError, cache_dir, resolve_model
 
@@ -126,7 +126,7 @@ def serve_main(argv: list[str] | None = None, prog: str = "python -m teacher.loc
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from evokd.student.hardware import pick_device
+    from evokd.core.devices import pick_device
 
     try:
         pick_device(args.device)  # checked before the slow model load

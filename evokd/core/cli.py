@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
 
 EXIT_USAGE = 2
 
