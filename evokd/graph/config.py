@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from evokd.agents.registry import optional_roles
 from evokd.core.cli import (
     int_at_least,
     k_shot,
@@ -247,8 +248,6 @@ class Command:
 def role_switches() -> type:
     """Settings with one switch per registered optional agent role (its ``--NAME`` flag, off
     by default); the switches that are on make RunConfig's ``roles``."""
-    from evokd.agents.registry import optional_roles  # role modules import graph helpers
-
     taken = {f.name for cls in (RunConfig, Command) for f in dataclasses.fields(cls)}
     clash = [role.name for role in optional_roles() if role.name in taken]
     if clash:
