@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from evokd.graph.rundir import RunDir
+from evokd.core.rundir import RunDir
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import reply
 from tests.reliability import (
