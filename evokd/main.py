@@ -137,7 +137,7 @@ def _pct(value: Any, width: int = 0) -> str:
     return f"{100 * value:{width}.2f}" if isinstance(value, (int, float)) else "-".rjust(width)
 
 
-def print_summary(result: Any, kind: str) -> None:
+def print_summary(result: RunResult, kind: str) -> None:
     """The per-round table and where the outputs are."""
     cls = kind == "cls"
     head = "round   dev F1   test F1" + ("  test acc" if cls else "") + "   kept  dropped   tokens"

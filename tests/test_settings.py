@@ -109,3 +109,18 @@ def test_config_from_before_the_rename_still_reads(tmp_path: Path) -> None:
     assert (config.train_steps, config.timeout, config.correct, config.cache) == (
         11, 9.0, False, False)
     assert config.roles == ("reviewer",)
+
+
+def test_api_keywords_and_flags_make_the_same_config(tmp_path: Path) -> None:
+    data = str(ROOT.parent / "shared" / "data")
+    flags = ["--task", "sst2", "--data-dir", data, "--teacher", "local", "--rounds", "4",
+             "--no-cache", "--reviewer", "--k-shot", "all", "--llm-critic", "--no-easy",
+             "--run-dir", str(tmp_path / "r"), "--learning-rate", "1e-4"]
+    keywords = {"task": "sst2", "data_dir": data, "teacher": "local", "rounds": 4,
+                "cache": False, "reviewer": True, "k_shot": "all", "llm_critic": True,
+                "no_easy": True, "run_dir": tmp_path / "r", "learning_rate": 1e-4}
+    from_flags = main.config_from_args(main.build_parser().parse_args(flags))
+    from_api = main.config_from_settings(keyword_values(keywords, setting_classes(), "distill"))
+    assert from_api == from_flags
+    assert (from_api.rounds, from_api.k_shot, from_api.easy, from_api.roles) == (
+        4, None, False, ("reviewer",))
