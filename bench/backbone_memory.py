@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from evokd.student.hardware import pick_device
+    from evokd.core.devices import pick_device
 
     device = pick_device(args.device)
     if args.child is not None:

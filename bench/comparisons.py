@@ -6,7 +6,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from evokd.cli import seed_list
+from evokd.core.cli import seed_list
 
 
 def seeds_parser(description: str) -> argparse.ArgumentParser:

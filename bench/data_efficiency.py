@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench.comparisons import mean_pm, seeds_parser  # noqa: E402
 from bench.fake_server import ServerProcess  # noqa: E402
 from bench.static_vs_evokd import EXTRA_STATIC_ROUNDS, _finished, _metrics  # noqa: E402
-from evokd.graph.seeds import best_row  # noqa: E402
+from evokd.core.rundir import best_row  # noqa: E402
 
 
 def _score(row: dict[str, Any], kind: str) -> float:

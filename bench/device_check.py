@@ -33,15 +33,11 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 
 from bench.fake_server import ServerProcess  # noqa: E402
 from bench.train_throughput import CPU, ours, trainer  # noqa: E402
+from evokd.core.devices import describe_device, pick_device  # noqa: E402
+from evokd.core.errors import UserError  # noqa: E402
 from evokd.student import DEFAULT_STUDENT, Student, TrainSettings  # noqa: E402
-from evokd.student.hardware import (  # noqa: E402
-    DEFAULT_MAX_LENGTH,
-    Hardware,
-    describe_device,
-    pick_device,
-    resolve_hardware,
-)
-from evokd.tasks import UserError, load_task_data, resolve_data_dir, resolve_task  # noqa: E402
+from evokd.student.hardware import DEFAULT_MAX_LENGTH, Hardware, resolve_hardware  # noqa: E402
+from evokd.tasks import load_task_data, resolve_data_dir, resolve_task  # noqa: E402
 from evokd.tasks.sampler import seed_examples  # noqa: E402
 
 AIM_SECONDS = 30.0

@@ -30,7 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evokd.teacher.local.cli import _weights_cache  # noqa: E402
-from evokd.teacher.local.engines import GenerationRequest, llama_cpp_available  # noqa: E402
+from evokd.teacher.local.engine_loader import llama_cpp_available  # noqa: E402
+from evokd.teacher.local.engines import GenerationRequest  # noqa: E402
 from evokd.teacher.local.hf_engine import TransformersEngine  # noqa: E402
 from evokd.teacher.local.models import DEFAULT_MODEL, resolve_model  # noqa: E402
 

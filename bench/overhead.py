@@ -94,8 +94,8 @@ def instrument(timings: Timings) -> list[Callable[[], None]]:
     """Patch the loop's building blocks to record their time; returns the undo functions."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+    from evokd.core.rundir import RunDir
     from evokd.graph import nodes
-    from evokd.graph.rundir import RunDir
     from evokd.student import Student
     from evokd.teacher import TeacherClient
 

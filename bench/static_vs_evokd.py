@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.comparisons import mean_pm, seeds_parser  # noqa: E402
-from evokd.graph.seeds import best_row  # noqa: E402
+from evokd.core.rundir import best_row  # noqa: E402
 
 EXTRA_STATIC_ROUNDS = 3
 

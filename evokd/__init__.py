@@ -6,20 +6,23 @@
                            base_url="http://localhost:8000/v1", model="Qwen/Qwen2.5-7B-Instruct")
     print(result.run_dir, result.dev_f1, result.test_f1)
 
-Settings are the fields of ``graph.config.RunConfig``: the command-line flags with ``_`` for
+Settings are the fields of ``evokd.graph.config.RunConfig``: the command-line flags with ``_`` for
 ``-`` (``samples_per_round=8``, ``cache=False``, ``reviewer=True``, ``k_shot="all"``); the API
-key comes from ``OPENAI_API_KEY`` as for the CLI. Bad input raises :class:`UserError` (its
-message is the CLI's one line).
+key comes from ``OPENAI_API_KEY`` as for the CLI. Each keyword is checked as its flag is: bad
+input raises :class:`UserError` (one line, as the CLI prints it), a keyword that is no setting a
+``TypeError``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
+from evokd.core.rundir import best_row
+from evokd.core.settings import keyword_values
 
 __all__ = ["DistillResult", "UserError", "distill"]
 
@@ -42,22 +45,24 @@ def distill(task: str | os.PathLike[str] | None = None, **settings: Any) -> Dist
     """Run the EvoKD loop on ``task`` (a built-in name or a task file) and return the result.
 
     Synchronous: it returns when the run has finished. ``distill(resume=RUN_DIR)`` continues
-    a stopped run (no task needed)."""
+    a stopped run (no task needed). A keyword that is no setting is a TypeError naming it."""
     from evokd import main
-    from evokd.graph.config import LOCAL_PRESET, setting_classes
-    from evokd.settings import api_flags
+    from evokd.graph.config import Command, setting_classes
 
     if "seeds" in settings:
         raise UserError("distill runs one seed; call it once per seed (seed=N)")
     if "task" in settings:
         raise UserError("pass the task once, as distill's first argument")
-    parser = main.build_parser()
-    parser.raise_errors = True
-    task_flag = [] if task is None else ["--task", os.fspath(task)]
-    args = parser.parse_args(task_flag + api_flags(settings, setting_classes(), LOCAL_PRESET))
-    config, data = main.prepare(args)
-    result = main.run_once(args, config, data)
-    best = max(result.metrics, key=lambda r: (r["dev_f1"], -r["round"]))
+    if settings.get("dry_run"):
+        raise UserError("distill runs the loop; for a dry run use: python main.py ... --dry-run")
+    values = keyword_values(settings, setting_classes(), caller="distill")
+    command = Command(**{f.name: values.pop(f.name) for f in fields(Command)
+                         if f.name in values})
+    if task is not None:
+        values["task"] = os.fspath(task)
+    config, data = main.prepare(values, command)
+    result = main.run_once(config, data, command)
+    best = best_row(result.metrics)
     return DistillResult(
         run_dir=Path(result.run_dir), best_round=best["round"], dev_f1=best["dev_f1"],
         test_f1=best.get("test_f1"), test_accuracy=best.get("test_accuracy"),

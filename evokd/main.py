@@ -12,25 +12,28 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import dataclasses
 import importlib
 import logging
 import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from evokd.cli import EXIT_USAGE, UsageParser
+from evokd.core.cli import EXIT_USAGE, UsageParser
+from evokd.core.errors import UserError
+from evokd.core.rundir import RunDir, best_row
+from evokd.core.settings import add_flags, given
 from evokd.graph.config import LOCAL_PRESET, Command, RunConfig, role_switches
-from evokd.graph.rundir import RunDir
 from evokd.graph.strategy import strategy
-from evokd.settings import add_flags, given
 from evokd.stop_reasons import DONE
-from evokd.tasks import UserError, builtin_names, load_task_data, resolve_data_dir, resolve_task
+from evokd.tasks import TaskData, builtin_names, load_task_data, resolve_data_dir, resolve_task
 from evokd.tasks.registry import is_task_file
+
+if TYPE_CHECKING:
+    from evokd.graph.run import RunResult
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 # name -> (module, function taking argv and returning an exit code)
@@ -78,11 +81,24 @@ def _teacher_kind(flags: dict[str, Any]) -> str:
     return "openai"
 
 
+def settings_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], Command]:
+    """The settings the flags give (RunConfig fields and role switches: only those set) and
+    what this invocation does."""
+    return given(args, RunConfig) | given(args, role_switches()), Command(**given(args, Command))
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Turn parsed flags into a RunConfig: field defaults, then the local preset when the
-    embedded teacher runs, then the flags given (endpoint from flags, then environment)."""
-    flags = given(args, RunConfig)
-    switched = given(args, role_switches())
+    """The RunConfig of a new run for parsed flags (see ``config_from_settings``)."""
+    return config_from_settings(settings_from_args(args)[0])
+
+
+def config_from_settings(settings: Mapping[str, Any]) -> RunConfig:
+    """The RunConfig of a new run: field defaults, then the local preset when the embedded
+    teacher runs, then ``settings`` (flags or the API's keywords: RunConfig fields and role
+    switches; the endpoint from them, then from the environment)."""
+    switch_names = {f.name for f in dataclasses.fields(role_switches())}
+    flags = {k: v for k, v in settings.items() if k not in switch_names}
+    switched = {k: v for k, v in settings.items() if k in switch_names}
     if not flags.get("task"):
         raise UserError("--task is required (or --resume DIR); "
                         f"tasks: {', '.join(builtin_names())}, or a task file")
@@ -105,14 +121,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     })
 
 
-def resume_config(args: argparse.Namespace) -> RunConfig:
+def resume_config(resume: str, settings: Mapping[str, Any]) -> RunConfig:
     """The stored config of the run in ``--resume DIR`` (a different --task is an error)."""
-    config = RunConfig.from_file(Path(args.resume) / "config.json")
-    asked = getattr(args, "task", None)
+    config = RunConfig.from_run_dir(RunDir(resume))
+    asked = settings.get("task")
     if asked and is_task_file(asked):
-        asked = resolve_task(asked, resolve_data_dir(getattr(args, "data_dir", None))).name
+        asked = resolve_task(asked, resolve_data_dir(settings.get("data_dir"))).name
     if asked and asked != config.task:
-        raise UserError(f"{args.resume} is a run of task {config.task!r}, not {asked!r}; "
+        raise UserError(f"{resume} is a run of task {config.task!r}, not {asked!r}; "
                         f"resume it without --task, or start a {asked} run with another "
                         "--run-dir")
     return config
@@ -123,7 +139,7 @@ def _pct(value: Any, width: int = 0) -> str:
     return f"{100 * value:{width}.2f}" if isinstance(value, (int, float)) else "-".rjust(width)
 
 
-def print_summary(result: Any, kind: str) -> None:
+def print_summary(result: RunResult, kind: str) -> None:
     """The per-round table and where the outputs are."""
     cls = kind == "cls"
     head = "round   dev F1   test F1" + ("  test acc" if cls else "") + "   kept  dropped   tokens"
@@ -133,8 +149,8 @@ def print_summary(result: Any, kind: str) -> None:
         mark = " *" if row.get("best") else ""
         print(f"{row['round']:>5}  {_pct(row['dev_f1'], 7)}  {_pct(row['test_f1'], 8)}{acc}"
               f"  {row['kept']:>5}  {row['dropped']:>7}  {row['tokens']:>7}{mark}")
-    best = max(result.metrics, key=lambda r: (r["dev_f1"], -r["round"]), default=None)
-    if best is not None:
+    if result.metrics:
+        best = best_row(result.metrics)
         extra = f", test F1 {_pct(best['test_f1'])}"
         if cls:
             extra = (f", test accuracy {_pct(best.get('test_accuracy'))}, test macro-F1 "
@@ -156,34 +172,30 @@ def _quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
-def prepare(args: argparse.Namespace) -> tuple[RunConfig, Any]:
-    """Config and task data for parsed flags; bad input fails here, in a second, before torch
-    and transformers load and before anything is written to a run directory."""
-    config = resume_config(args) if args.resume else config_from_args(args)
-    if not args.resume:
-        RunDir(Path(config.run_dir)).refuse_existing_run()
+def prepare(settings: Mapping[str, Any], command: Command) -> tuple[RunConfig, TaskData]:
+    """Config and task data for the settings given (by flags or the API) and the command; bad
+    input fails here, in a second, before torch and transformers load and before anything is
+    written to a run directory."""
+    if command.resume:
+        config = resume_config(command.resume, settings)
+    else:
+        config = config_from_settings(settings)
+        RunDir(config.run_dir).refuse_existing_run()
     data = load_task_data(config.spec)
     config.hardware()  # a device or precision this machine lacks: exit 2 before any output
     return config, data
 
 
-def run_once(args: argparse.Namespace, config: RunConfig, data: Any) -> Any:
+def run_once(config: RunConfig, data: TaskData, command: Command) -> RunResult:
     """Run (or resume) one loop for ``config``; returns its RunResult."""
     _quiet_libraries()
-    from evokd.graph.run import run_loop
-    from evokd.teacher import TeacherUnavailable
+    from evokd.graph.run import run_one
 
-    try:
-        return asyncio.run(run_loop(
-            config, resume=bool(args.resume), api_key=os.environ.get("OPENAI_API_KEY", "")
-            or "unused", show_progress=not args.quiet, data=data,
-        ))
-    except TeacherUnavailable as exc:
-        raise UserError(f"{exc}; resume later with: python main.py --resume {config.run_dir}"
-                        ) from None
+    return run_one(config, resume=bool(command.resume), show_progress=not command.quiet,
+                   data=data, hint=f"resume later with: python main.py --resume {config.run_dir}")
 
 
-def dry_run(config: RunConfig, data: Any) -> int:
+def dry_run(config: RunConfig, data: TaskData) -> int:
     """Print what ``config`` would spend (no LLM call, no student, nothing written)."""
     from evokd.graph.estimate import estimate_run, estimate_table, token_counter
     from evokd.tasks.sampler import seed_examples
@@ -200,16 +212,15 @@ def dry_run(config: RunConfig, data: Any) -> int:
     return 0
 
 
-def _run_seeds(args: argparse.Namespace, config: RunConfig) -> int:
-    if args.resume:
+def _run_seeds(command: Command, config: RunConfig) -> int:
+    if command.resume:
         raise UserError("--seeds starts new runs; resume one seed with --resume RUN_DIR/seed-N "
                         "(or rerun the same --seeds command: finished seeds are kept, stopped "
                         "ones resume)")
     _quiet_libraries()
     from evokd.graph.seeds import run_seeds
 
-    return run_seeds(config, args.seeds, api_key=os.environ.get("OPENAI_API_KEY", "")
-                     or "unused", show_progress=not args.quiet,
+    return run_seeds(config, command.seeds or [], show_progress=not command.quiet,
                      per_run=lambda result: print_summary(result, config.spec.kind))
 
 
@@ -219,16 +230,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] and argv[0] in SUBCOMMANDS:
         module, function = SUBCOMMANDS[argv[0]]
         return getattr(importlib.import_module(module), function)(argv[1:])
-    args = build_parser().parse_args(argv)
-    run_dir = args.resume or getattr(args, "run_dir", None)
+    settings, command = settings_from_args(build_parser().parse_args(argv))
+    run_dir = command.resume or settings.get("run_dir")
     try:
-        config, data = prepare(args)
+        config, data = prepare(settings, command)
         run_dir = config.run_dir
-        if args.dry_run:
+        if command.dry_run:
             return dry_run(config, data)
-        if args.seeds is not None:
-            return _run_seeds(args, config)
-        result = run_once(args, config, data)
+        if command.seeds is not None:
+            return _run_seeds(command, config)
+        result = run_once(config, data, command)
     except UserError as exc:
         print(f"evokd: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,5 +1,6 @@
 """A hand-written run directory (two rounds, reviewer on, a report with a plot) for the
-``trace``, ``view`` and timeline tests: no training, no LLM, written in milliseconds.
+``trace``, ``view`` and timeline tests: no training, no LLM, written in milliseconds. Its trace
+events are made by ``core.trace``, as the loop makes them.
 
 LLM-written fields carry HTML on purpose (``INJECTED``) so tests can check it is escaped.
 """
@@ -11,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from evokd.core import trace
+from evokd.core.rundir import RunDir
 from evokd.graph.build import build_graph
 
 INJECTED = '<b id="injected">bold</b><script>document.title="pwned"</script>'
@@ -23,10 +26,9 @@ SAMPLE = {"tokens": ["Anna", "Berg", "of", "Nordbank", "met", "people", "in", "O
                        {"text": "Oslo", "type": "LOC"}]}
 
 
-def _call(role: str, round_no: int, cached: bool = False, ok: bool = True) -> dict[str, Any]:
-    return {"event": "llm_call", "role": role, "round": round_no, "attempt": 1,
-            "prompt_tokens": 100, "completion_tokens": 20, "latency_s": 0.5, "cached": cached,
-            "ok": ok, "error": None if ok else "not JSON"}
+def _call(role: str, round_no: int, cached: bool = False, ok: bool = True) -> trace.LlmCall:
+    return trace.llm_call(role, round_no, 1, prompt_tokens=100, completion_tokens=20,
+                          latency_s=0.5, cached=cached, error=None if ok else "not JSON")
 
 
 def _metrics(round_no: int, dev: float, kept: int, reasons: dict[str, int]) -> dict[str, Any]:
@@ -45,56 +47,56 @@ def _events() -> list[dict[str, Any]]:
     memo = {"round": 2, "memo": "Names stay weak.", "lessons": ["start with names"],
             "text": "Reviewer's memo on rounds 1 to 1: Names stay weak.", "fallback": False,
             "error": None, "raw": None}
-    events: list[dict[str, Any]] = [
-        {"event": "run_start", "resume": False, "task": "conll03"},
-        {"event": "node", "node": "train_seed", "round": 0, "metrics": 1},
-        {"event": "node", "node": "evaluate", "feedback": {"correct": [], "wrong": wrong}},
+    node = trace.node_update
+    events: list[trace.TraceEvent] = [
+        trace.run_start(False, "conll03"),
+        node("train_seed", {"round": 0, "metrics": [{}]}),
+        node("evaluate", {"feedback": {"correct": [], "wrong": wrong}}),
     ]
     for round_no in (1, 2):
         if round_no == 2:
-            events += [_call("reviewer", 2), {"event": "node", "node": "reviewer",
-                                              "notes": {"reviewer": memo}}]
+            events += [_call("reviewer", 2), node("reviewer", {"notes": {"reviewer": memo}})]
         events += [
             _call("analyst", round_no),
-            {"event": "node", "node": "analyst", "round": round_no, "analysis": analysis},
+            node("analyst", {"round": round_no, "analysis": analysis}),
             _call("generator", round_no), _call("generator", round_no, cached=True),
-            {"event": "generated", "round": round_no, "texts": 4},
+            trace.generated(round_no, 4),
             _call("labeler", round_no), _call("labeler", round_no, ok=False),
-            {"event": "drop", "round": round_no, "reason": "malformed_reply",
-             "detail": "not JSON", "role": "labeler", "sample": {"text": f"Drop me {INJECTED}"},
-             "raw": f"raw reply {INJECTED}"},
+            trace.drop(round_no, {"reason": "malformed_reply", "detail": "not JSON",
+                                  "role": "labeler", "sample": {"text": f"Drop me {INJECTED}"},
+                                  "raw": f"raw reply {INJECTED}"}),
             _call("critic", round_no),
-            {"event": "drop", "round": round_no, "reason": "duplicate", "detail": "seen before",
-             "role": "critic", "sample": {"text": "Duplicate sentence about Oslo ."},
-             "raw": None},
-            {"event": "node", "node": "critic", "batch": 2, "drops": 1},
-            {"event": "feedback", "round": round_no, "correct": 1, "wrong": 1},
-            {"event": "node", "node": "feedback", "feedback": {"correct": [], "wrong": wrong}},
-            {"event": "node", "node": "train", "candidate_path": "x"},
-            {"event": "node", "node": "assess", "metrics": round_no + 1},
+            trace.drop(round_no, {"reason": "duplicate", "detail": "seen before",
+                                  "role": "critic",
+                                  "sample": {"text": "Duplicate sentence about Oslo ."},
+                                  "raw": None}),
+            node("critic", {"batch": [{}, {}], "drops": [{}]}),
+            trace.feedback(round_no, 1, 1),
+            node("feedback", {"feedback": {"correct": [], "wrong": wrong}}),
+            node("train", {"candidate_path": "x"}),
+            node("assess", {"metrics": [{}] * (round_no + 1)}),
         ]
-    events += [{"event": "run_end", "round": 2, "stop_reason": "2 rounds done"},
-               {"event": "node", "node": "finish", "stop_reason": "2 rounds done"},
-               {"event": "teacher_engine", "engine": "transformers", "served": 12, "batches": 3,
-                "batched_requests": 12, "prefill_prompt_tokens": 6000,
-                "prefill_computed_tokens": 1500, "prefill_seconds": 8.0}]
+    events += [trace.run_end(2, "2 rounds done"),
+               node("finish", {"stop_reason": "2 rounds done"}),
+               trace.teacher_engine({"engine": "transformers", "served": 12, "batches": 3,
+                                     "batched_requests": 12, "prefill_prompt_tokens": 6000,
+                                     "prefill_computed_tokens": 1500, "prefill_seconds": 8.0})]
     return [{"ts": 1_700_000_000 + i, **e} for i, e in enumerate(events)]
 
 
 def write_fake_run(path: Path, report: bool = True) -> Path:
     """Write the run directory at ``path`` and return it."""
     path.mkdir(parents=True, exist_ok=True)
-    config = {"task": "conll03", "k_shot": 1, "rounds": 2, "samples_per_round": 4, "seed": 1,
-              "teacher": "openai", "model": "fake-model", "roles": ["reviewer"],
-              "student": "tiny-bert"}
-    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    (path / "graph.mmd").write_text(build_graph().compile().get_graph().draw_mermaid(),
-                                    encoding="utf-8")
+    run_dir = RunDir(path)
+    run_dir.write_config({"task": "conll03", "k_shot": 1, "rounds": 2, "samples_per_round": 4,
+                          "seed": 1, "teacher": "openai", "model": "fake-model",
+                          "roles": ["reviewer"], "student": "tiny-bert"})
+    run_dir.write_text(run_dir.graph, build_graph().compile().get_graph().draw_mermaid())
     lines = [json.dumps(e) for e in _events()]
-    (path / "trace.jsonl").write_text("\n".join(lines) + "\n{not json\n", encoding="utf-8")
+    run_dir.trace.write_text("\n".join(lines) + "\n{not json\n", encoding="utf-8")
     reasons = {"malformed_reply": 1, "duplicate": 1}
     metrics = [_metrics(0, 0.1, 0, {}), _metrics(1, 0.2, 2, reasons), _metrics(2, 0.3, 2, reasons)]
-    (path / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    run_dir.write_jsonl(run_dir.metrics, metrics)
     samples = []
     for round_no in (1, 2):
         samples.append({**SAMPLE, "stance": "easy", "round": round_no, "call": 0,
@@ -104,9 +106,9 @@ def write_fake_run(path: Path, report: bool = True) -> Path:
         hard["tokens"] = ["Hard", str(round_no), INJECTED]
         hard["tags"] = ["O", "O", "B-MISC"]
         samples.append(hard)
-    (path / "synthetic.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    run_dir.write_jsonl(run_dir.synthetic, samples)
     if report:
-        (path / "report.html").write_text("<html><body><img src='plots/f1.png'></body></html>")
+        run_dir.report.write_text("<html><body><img src='plots/f1.png'></body></html>")
         (path / "plots").mkdir(exist_ok=True)
         (path / "plots" / "f1.png").write_bytes(PNG_1X1)
     return path

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from evokd.graph.rundir import RunDir
+from evokd.core.rundir import RunDir
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import reply
 from tests.reliability import (

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from evokd.core.devices import pick_device
+from evokd.core.errors import UserError
 from evokd.student import Student, TrainSettings
 from evokd.student.encoding import encode
-from evokd.student.hardware import Hardware, pick_device, pick_precision, resolve_hardware
+from evokd.student.hardware import Hardware, pick_precision, resolve_hardware
 from evokd.student.model import load_tokenizer
-from evokd.tasks import UserError
 from evokd.tasks.spec import TaskSpec
 from fakes.backbones import FAMILIES, build_backbone
 from fakes.data import read_jsonl

@@ -21,8 +21,8 @@ import torch
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
+from evokd.core.rundir import RunDir
 from evokd.graph.run import record_engine_counters
-from evokd.graph.rundir import RunDir
 from evokd.inspection.runlog import load_run
 from evokd.inspection.timeline import render_timeline
 from evokd.teacher.local import LocalTeacher, ModelNotInstalledError, resolve_model

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evokd.teacher.local import engines
-from evokd.teacher.local.engines import Engine, Generation, GenerationRequest, load_engine
+from evokd.teacher.local import engine_loader, engines
+from evokd.teacher.local.engine_loader import load_engine
+from evokd.teacher.local.engines import Engine, Generation, GenerationRequest
 from evokd.teacher.local.llama_engine import LlamaCppEngine
 
 FAKE_LLAMA_CPP = '''
@@ -64,7 +65,7 @@ def test_auto_prefers_llama_cpp_and_passes_the_schema(fake_llama_cpp, tmp_path):
 
 
 def test_llama_cpp_requested_but_missing_is_clear(monkeypatch):
-    monkeypatch.setattr(engines, "llama_cpp_available", lambda: False)
+    monkeypatch.setattr(engine_loader, "llama_cpp_available", lambda: False)
     with pytest.raises(RuntimeError, match="--engine transformers"):
         load_engine("llama_cpp", Path("m.gguf"))
     with pytest.raises(ValueError, match="unknown engine"):

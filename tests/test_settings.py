@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from evokd import main
+from evokd.core.errors import UserError
+from evokd.core.rundir import RunDir
+from evokd.core.settings import flag_fields, flag_name, keyword_values
 from evokd.graph.config import LOCAL_PRESET, RunConfig, flags_markdown, setting_classes
-from evokd.settings import api_flags, flag_fields, flag_name
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["--task", "sst2", "--rounds", "0", "--data-dir", str(ROOT.parent / "shared" / "data")]
@@ -71,10 +73,10 @@ def test_local_preset_is_data_and_flags_win_over_it() -> None:
 
 def test_a_switch_the_local_preset_flips_can_be_undone() -> None:
     base = [a for a in BASE if a not in ("--rounds", "0")]
-    classes = setting_classes()
-    assert api_flags({"llm_critic": True}, classes, LOCAL_PRESET) == ["--llm-critic"]
-    assert api_flags({"llm_critic": True}, classes) == []
-    assert api_flags({"llm_critic": False}, classes, LOCAL_PRESET) == ["--no-llm-critic"]
+    settings = {"task": "sst2", "data_dir": str(ROOT.parent / "shared" / "data"),
+                "teacher": "local"}
+    assert main.config_from_settings({**settings, "llm_critic": True}).llm_critic is True
+    assert main.config_from_settings(settings).llm_critic is False
     parse = main.build_parser().parse_args
     on = main.config_from_args(parse([*base, "--teacher", "local", "--llm-critic"]))
     off = main.config_from_args(parse([*base, "--teacher", "local"]))
@@ -82,18 +84,43 @@ def test_a_switch_the_local_preset_flips_can_be_undone() -> None:
     assert "--llm-critic" in flags_markdown()
 
 
-def test_api_keywords_become_the_same_flags() -> None:
-    assert api_flags({"cache": False, "reviewer": True, "easy": True, "rounds": 2,
-                      "seeds": [1, 2], "no_history": True, "student": None},
-                     setting_classes()) == [
-        "--no-cache", "--reviewer", "--rounds", "2", "--seeds", "1,2", "--no-history"]
+def test_api_keywords_are_the_settings_checked_as_their_flags() -> None:
+    classes = setting_classes()
+    assert keyword_values({"cache": False, "reviewer": True, "easy": True, "rounds": 2,
+                           "seeds": [1, 2], "no_history": True, "student": None,
+                           "k_shot": "all", "run_dir": Path("r")}, classes, "distill") == {
+        "cache": False, "reviewer": True, "easy": True, "rounds": 2, "seeds": [1, 2],
+        "history": False, "k_shot": None, "run_dir": "r"}
+    with pytest.raises(UserError, match=r"rounds=-1: expected a number >= 0"):
+        keyword_values({"rounds": -1}, classes, "distill")
+    with pytest.raises(UserError, match="structured_method='xml': choose one of"):
+        keyword_values({"structured_method": "xml"}, classes, "distill")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        keyword_values({"colour": "blue"}, classes, "distill")
+    with pytest.raises(TypeError, match="'no_rounds'"):  # no_ undoes a switch only
+        keyword_values({"no_rounds": True}, classes, "distill")
 
 
 def test_config_from_before_the_rename_still_reads(tmp_path: Path) -> None:
     old = {"task": "sst2", "run_dir": "r", "data_dir": ".", "seed_steps": 11, "timeout_s": 9.0,
            "correct_samples": False, "use_cache": False, "gone_setting": 1, "reviewer": True}
     (tmp_path / "config.json").write_text(json.dumps(old), encoding="utf-8")
-    config = RunConfig.from_file(tmp_path / "config.json")
+    config = RunConfig.from_run_dir(RunDir(tmp_path))
     assert (config.train_steps, config.timeout, config.correct, config.cache) == (
         11, 9.0, False, False)
     assert config.roles == ("reviewer",)
+
+
+def test_api_keywords_and_flags_make_the_same_config(tmp_path: Path) -> None:
+    data = str(ROOT.parent / "shared" / "data")
+    flags = ["--task", "sst2", "--data-dir", data, "--teacher", "local", "--rounds", "4",
+             "--no-cache", "--reviewer", "--k-shot", "all", "--llm-critic", "--no-easy",
+             "--run-dir", str(tmp_path / "r"), "--learning-rate", "1e-4"]
+    keywords = {"task": "sst2", "data_dir": data, "teacher": "local", "rounds": 4,
+                "cache": False, "reviewer": True, "k_shot": "all", "llm_critic": True,
+                "no_easy": True, "run_dir": tmp_path / "r", "learning_rate": 1e-4}
+    from_flags = main.config_from_args(main.build_parser().parse_args(flags))
+    from_api = main.config_from_settings(keyword_values(keywords, setting_classes(), "distill"))
+    assert from_api == from_flags
+    assert (from_api.rounds, from_api.k_shot, from_api.easy, from_api.roles) == (
+        4, None, False, ("reviewer",))

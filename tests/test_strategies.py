@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from evokd import main
-from evokd.cli import seed_list
+from evokd.core.cli import seed_list
 from evokd.tasks import load_task_data, resolve_task
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import SENTIMENT, entities_in, news_sentences, reply

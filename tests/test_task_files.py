@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import evokd
-from evokd.tasks import UserError, load_task_data, resolve_task
+from evokd.core.errors import UserError
+from evokd.tasks import load_task_data, resolve_task
 from evokd.tasks.tagging import to_iob2
 from fakes.custom_tasks import (
     BUILDERS,
@@ -193,7 +194,7 @@ def test_distill_api_runs_a_custom_task_and_rejects_bad_settings(
     assert 0.0 <= result.dev_f1 <= 1.0 and result.test_f1 is not None
     metrics = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").open()]
     assert metrics[0]["dev_f1"] == result.dev_f1
-    with pytest.raises(UserError, match="unrecognized arguments: --colour"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         evokd.distill(task, rounds=0, colour="blue", run_dir=tmp_path / "x")
     with pytest.raises(UserError, match="expected a number >= 1"):
         evokd.distill(task, rounds=1, samples_per_round=0, run_dir=tmp_path / "y")

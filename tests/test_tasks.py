@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evokd.tasks import UserError, builtin_names, load_task_data, resolve_task, sample_k_shot
+from evokd.core.errors import UserError
+from evokd.tasks import builtin_names, load_task_data, resolve_task, sample_k_shot
 from evokd.tasks.readers import read_conll, read_jsonl
 from evokd.tasks.sampler import entity_types
 from evokd.tasks.spec import TaskSpec

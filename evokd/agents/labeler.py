@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
+from evokd.core import trace
 from evokd.prompts import render_messages
 from evokd.prompts.formatting import delimit, example_views, format_samples
 from evokd.samples.align import (
@@ -182,8 +183,7 @@ async def label_ner(
     keep, left_out = scope.split(tokens, [e.model_dump() for e in reply.entities])
     tags, entities = align_entities(tokens, keep, task.labels)
     if left_out:
-        emit_event(emit, {"event": "entities_left_out", "role": ROLE, "round": round_no,
-                          "text": " ".join(tokens), "entities": left_out})
+        emit_event(emit, trace.entities_left_out(ROLE, round_no, " ".join(tokens), left_out))
     return {"tokens": tokens, "tags": tags, "entities": entities}
 
 

@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from evokd.agents.registry import AgentRole, register
-from evokd.graph.memory import render_history
 from evokd.prompts import render, render_messages
 from evokd.prompts.formatting import delimit, truncate
+from evokd.prompts.history import render_history
 from evokd.samples.drops import word_count
 from evokd.stop_reasons import BUDGET_SPENT
 from evokd.tasks.spec import TaskSpec

@@ -1,16 +1,16 @@
 """RunConfig: every setting of a run, declared once (name, type, default, help); the flags,
 config.json, the Python API and the README's flag table are made from these fields
-(evokd/settings.py). ``LOCAL_PRESET`` is what changes when the embedded teacher is used."""
+(evokd/core/settings.py). ``LOCAL_PRESET`` is what changes when the embedded teacher is used."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from evokd.cli import (
+from evokd.agents.registry import optional_roles
+from evokd.core.cli import (
     int_at_least,
     k_shot,
     non_negative,
@@ -19,12 +19,13 @@ from evokd.cli import (
     seconds,
     seed_list,
 )
+from evokd.core.errors import UserError
+from evokd.core.rundir import RunDir, config_text
+from evokd.core.settings import flag_table, setting
 from evokd.graph.strategy import STRATEGIES, plan
-from evokd.settings import flag_table, setting
 from evokd.stop_reasons import BUDGET_SPENT
 from evokd.student import DEFAULT_STUDENT
 from evokd.student.hardware import DEFAULT_MAX_LENGTH, Hardware, resolve_hardware
-from evokd.tasks.errors import UserError
 from evokd.tasks.registry import builtin_names
 from evokd.tasks.spec import TaskSpec
 
@@ -204,28 +205,24 @@ class RunConfig:
 
     def to_json(self) -> str:
         """The config as JSON text (for config.json)."""
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+        return config_text(dataclasses.asdict(self))
 
     @classmethod
-    def from_file(cls, path: Path) -> RunConfig:
-        """Read a config.json written by :meth:`to_json` (also one from before the rename of
+    def from_run_dir(cls, run_dir: RunDir) -> RunConfig:
+        """Read the config.json of ``run_dir`` (also one from before the rename of
         ``seed_steps``, ``timeout_s``, ``correct_samples`` and ``use_cache``, and one with a
         role's switch as a key of its own, ``"reviewer": true``)."""
+        raw = {_RENAMED.get(k, k): v for k, v in run_dir.read_config().items()}
+        known = {f.name for f in dataclasses.fields(cls)}
+        switches = {f.name for f in dataclasses.fields(role_switches())}
         try:
-            raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            raw = {_RENAMED.get(k, k): v for k, v in raw.items()}
-            known = {f.name for f in dataclasses.fields(cls)}
-            switches = {f.name for f in dataclasses.fields(role_switches())}
             roles = [*raw.get("roles", []),  # older runs: "reviewer": true
                      *(k for k, v in raw.items() if k in switches and v is True)]
             return cls(**{k: v for k, v in raw.items() if k in known and k != "roles"},
                        roles=tuple(sorted(set(roles))))
-        except FileNotFoundError:
-            raise UserError(f"{path.parent} is not a run directory (no config.json); --resume "
-                            "takes the --run-dir of an earlier run") from None
-        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
-            raise UserError(f"{path}: unreadable run config ({exc}); this run cannot be resumed, "
-                            "start a new one with another --run-dir") from None
+        except (TypeError, AttributeError) as exc:
+            raise UserError(f"{run_dir.config}: unreadable run config ({exc}); this run cannot "
+                            "be resumed, start a new one with another --run-dir") from None
 
 
 @dataclass(frozen=True)
@@ -249,8 +246,6 @@ class Command:
 def role_switches() -> type:
     """Settings with one switch per registered optional agent role (its ``--NAME`` flag, off
     by default); the switches that are on make RunConfig's ``roles``."""
-    from evokd.agents.registry import optional_roles  # role modules import graph helpers
-
     taken = {f.name for cls in (RunConfig, Command) for f in dataclasses.fields(cls)}
     clash = [role.name for role in optional_roles() if role.name in taken]
     if clash:

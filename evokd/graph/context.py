@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from evokd.core.rundir import RunDir
 from evokd.graph.config import RunConfig
 from evokd.graph.progress import ProgressDisplay
-from evokd.graph.rundir import RunDir
 from evokd.student.hardware import Hardware
 from evokd.tasks.data import TaskData
 from evokd.tasks.spec import Example, TaskSpec

@@ -16,6 +16,7 @@ from evokd.agents.analyst import analyze
 from evokd.agents.critic import criticize
 from evokd.agents.generator import generate, generate_labelled
 from evokd.agents.labeler import label
+from evokd.core import trace
 from evokd.graph.context import RunContext
 from evokd.graph.feedback import split_feedback
 from evokd.graph.memory import round_history, round_record
@@ -58,8 +59,8 @@ def _note_truncated(runtime: Ctx, round_no: int, counts: dict[str, int]) -> None
     """A trace event counting texts cut at the student's max length (never silent)."""
     counts = {split: n for split, n in counts.items() if n}
     if counts:
-        runtime.stream_writer({"event": "truncated", "round": round_no,
-                               "max_length": runtime.context.hardware.max_length, **counts})
+        runtime.stream_writer(trace.truncated(round_no, runtime.context.hardware.max_length,
+                                              counts))
 
 
 def _scores(ctx: RunContext, path: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -157,7 +158,7 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
 
 def _emit_drops(runtime: Ctx, round_no: int, drops: Sequence[Drop]) -> None:
     for drop in drops:
-        runtime.stream_writer({"event": "drop", "round": round_no, **drop})
+        runtime.stream_writer(trace.drop(round_no, drop))
 
 
 async def generator(job: GeneratorJob, runtime: Ctx) -> dict[str, Any]:
@@ -182,8 +183,7 @@ async def generator(job: GeneratorJob, runtime: Ctx) -> dict[str, Any]:
 
 async def gather(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Fan-in point after the generator calls."""
-    runtime.stream_writer({"event": "generated", "round": state["round"],
-                           "texts": len(state.get("texts", []))})
+    runtime.stream_writer(trace.generated(state["round"], len(state.get("texts", []))))
     return {}
 
 
@@ -237,8 +237,8 @@ async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     predicted = await asyncio.to_thread(student.predict, batch)
     _note_truncated(runtime, state["round"], {"batch": student.last_truncated})
     result = split_feedback(ctx.spec, batch, predicted)
-    runtime.stream_writer({"event": "feedback", "round": state["round"],
-                           "correct": len(result["correct"]), "wrong": len(result["wrong"])})
+    runtime.stream_writer(trace.feedback(state["round"], len(result["correct"]),
+                                         len(result["wrong"])))
     return {"feedback": result}
 
 
@@ -306,8 +306,7 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
 async def finish(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Record why the loop stopped."""
     reason = state.get("stop_reason") or stop_reason(state, runtime.context) or DONE
-    runtime.stream_writer({"event": "run_end", "round": state.get("round", 0),
-                           "stop_reason": reason})
+    runtime.stream_writer(trace.run_end(state.get("round", 0), reason))
     return {"stop_reason": reason}
 
 

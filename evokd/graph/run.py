@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,20 +13,27 @@ from typing import TYPE_CHECKING, Any, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from evokd.core import trace
+from evokd.core.errors import UserError
+from evokd.core.rundir import RunDir
 from evokd.graph.build import build_graph
 from evokd.graph.config import RunConfig
 from evokd.graph.context import RunContext
 from evokd.graph.progress import ProgressDisplay
-from evokd.graph.rundir import RunDir
 from evokd.samples.rules import text_key
-from evokd.tasks import TaskData, UserError, load_task_data, seed_examples
-from evokd.teacher import ResponseCache, TeacherClient, TeacherSettings, default_cache_path
+from evokd.tasks import TaskData, load_task_data, seed_examples
+from evokd.teacher import (
+    ResponseCache,
+    TeacherClient,
+    TeacherSettings,
+    TeacherUnavailable,
+    default_cache_path,
+)
 
 if TYPE_CHECKING:
     from evokd.teacher.local import LocalTeacher
 
 THREAD: RunnableConfig = {"configurable": {"thread_id": "evokd"}}
-SUMMARISED = ("texts", "labelled", "drops", "batch", "pool", "history", "metrics")
 
 
 @dataclass(frozen=True)
@@ -42,22 +50,12 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
     """Create (or reopen, on resume) the run directory and write config.json."""
     run_dir = RunDir(Path(config.run_dir))
     if resume:
-        if not run_dir.config.exists():
-            raise UserError(f"{run_dir.path} is not a run directory (no config.json); --resume "
-                            "takes the --run-dir of an earlier run")
+        run_dir.read_config()  # a UserError when it is no run directory
         return run_dir
     run_dir.refuse_existing_run()
     run_dir.path.mkdir(parents=True, exist_ok=True)
     run_dir.write_text(run_dir.config, config.to_json())
     return run_dir
-
-
-def record_info(run_dir: RunDir, key: str, info: dict[str, Any]) -> None:
-    """Add a description (the teacher's, never its key; the student's hardware) to
-    config.json under ``key``."""
-    config = json.loads(run_dir.config.read_text(encoding="utf-8"))
-    config[key] = info
-    run_dir.write_text(run_dir.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def describe_teacher(config: RunConfig) -> str:
@@ -105,7 +103,7 @@ async def open_teacher(
             validation_retries=config.reply_retries,
             rpm=config.rpm, tpm=config.tpm,
         )
-        record_info(run_dir, "teacher_info", {**info, **settings.public_dict()})
+        run_dir.record_info("teacher_info", {**info, **settings.public_dict()})
         cache = ResponseCache(default_cache_path()) if config.cache else None
         client = TeacherClient(settings, cache)
         client.record = run_dir.append_trace  # on disk before a checkpoint can hold the reply
@@ -113,26 +111,25 @@ async def open_teacher(
         yield client
 
 
-ENGINE_COUNTERS = ("engine", "served", "batches", "batched_requests", "prefill_prompt_tokens",
-                   "prefill_computed_tokens", "prefill_seconds")
-
-
 def record_engine_counters(local: LocalTeacher, run_dir: RunDir) -> None:
     """A ``teacher_engine`` trace event: what the embedded teacher did for this process
     (requests, batches, prompt tokens read and computed, prefill seconds)."""
     facts = local.counters()
     if facts:
-        run_dir.append_trace({"event": "teacher_engine",
-                              **{key: facts[key] for key in ENGINE_COUNTERS if key in facts}})
+        run_dir.append_trace(trace.teacher_engine(facts))
 
 
-def _summarise(node: str, update: Any) -> dict[str, Any]:
-    """A trace event for a node's state update; long lists are counted, not copied."""
-    event: dict[str, Any] = {"event": "node", "node": node}
-    if isinstance(update, dict):
-        for key, value in update.items():
-            event[key] = len(value) if key in SUMMARISED and isinstance(value, list) else value
-    return event
+def run_one(config: RunConfig, *, resume: bool, show_progress: bool = True,
+            data: TaskData | None = None, hint: str = "") -> RunResult:
+    """Run (or resume) one loop to its end, from synchronous code (the command line, the
+    Python API, each seed of ``--seeds``); the API key comes from ``$OPENAI_API_KEY``. An
+    endpoint that cannot be used is a UserError: its reason, then ``hint`` (how to go on)."""
+    try:
+        return asyncio.run(run_loop(config, resume=resume,
+                                    api_key=os.environ.get("OPENAI_API_KEY", "") or "unused",
+                                    show_progress=show_progress, data=data))
+    except TeacherUnavailable as exc:
+        raise UserError(f"{exc}; {hint}" if hint else str(exc)) from None
 
 
 async def run_loop(
@@ -149,7 +146,7 @@ async def run_loop(
                         "check its labels with: python main.py task TASK")
     hardware = config.hardware()
     run_dir = prepare_run_dir(config, resume)
-    record_info(run_dir, "hardware", hardware.describe())
+    run_dir.record_info("hardware", hardware.describe())
     leak_keys = frozenset(text_key(spec.example_text(ex)) for ex in data.dev + data.test)
     compiled = build_graph()
     with ProgressDisplay(enabled=show_progress) as progress:
@@ -174,8 +171,7 @@ async def run_loop(
             else:
                 if resume and teacher is not None:  # tokens so far include earlier processes'
                     teacher.ledger.carry_over(*run_dir.traced_usage())
-                run_dir.append_trace({"event": "run_start", "resume": resume,
-                                      "task": config.task})
+                run_dir.append_trace(trace.run_start(resume, config.task))
                 # node tasks at once: at least as many as LLM requests may be in flight
                 tasks: RunnableConfig = {**THREAD,
                                          "max_concurrency": max(64, config.max_concurrency)}
@@ -186,13 +182,13 @@ async def run_loop(
                     # several stream modes: each part is a (mode, chunk) pair
                     mode, chunk = cast(tuple[str, dict[str, Any]], part)
                     if mode == "custom":
-                        if chunk.get("event") != "llm_call":  # the teacher recorded those
+                        if trace.kind(chunk) != trace.LLM_CALL:  # the teacher recorded those
                             run_dir.append_trace(chunk)
                         elif teacher is not None:
                             progress.llm_event(chunk, teacher.in_flight)
                         continue
                     for node, update in chunk.items():
-                        run_dir.append_trace(_summarise(node, update))
+                        run_dir.append_trace(trace.node_update(node, update))
             final = (await graph.aget_state(THREAD)).values
     tokens = teacher.ledger.total_tokens if teacher is not None else 0
     from evokd.inspection.report import report_after_run  # matplotlib loads only here

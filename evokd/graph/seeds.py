@@ -8,30 +8,21 @@ std, n-1; 0 for one seed) of its test scores, as the paper reports them.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import statistics
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
+from evokd.core.rundir import RunDir, best_row
 from evokd.graph.config import RunConfig
-from evokd.graph.run import RunResult, run_loop
-from evokd.tasks import UserError
-
-SUMMARY_NAME = "summary.json"
+from evokd.graph.run import RunResult, run_one
 
 
 def seed_config(config: RunConfig, seed: int) -> RunConfig:
     """The configuration of one seed: same settings, its own seed and run directory."""
     return dataclasses.replace(config, seed=seed,
-                               run_dir=str(Path(config.run_dir) / f"seed-{seed}"))
-
-
-def best_row(metrics: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The metrics row of the best student (highest dev F1, earliest round on ties)."""
-    return max(metrics, key=lambda r: (r["dev_f1"], -r["round"]))
+                               run_dir=str(RunDir(config.run_dir).seed(seed).path))
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
@@ -78,26 +69,20 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     return [f"test F1 over {n} seeds: {fmt('test_f1')}"]
 
 
-def _run_one(config: RunConfig, api_key: str, show_progress: bool) -> RunResult:
-    from evokd.teacher import TeacherUnavailable
-
-    run_dir = Path(config.run_dir)
-    resume = (run_dir / "checkpoints.sqlite").exists()
+def _run_seed(config: RunConfig, show_progress: bool) -> RunResult:
+    """Run one seed: a new run, or the stopped run already in its directory resumed."""
+    run_dir = RunDir(config.run_dir)
+    resume = run_dir.holds_run()
     if resume:
-        config = RunConfig.from_file(run_dir / "config.json")
-    try:
-        return asyncio.run(run_loop(config, resume=resume, api_key=api_key,
-                                    show_progress=show_progress))
-    except TeacherUnavailable as exc:
-        raise UserError(f"{exc}; seed {config.seed} stopped; rerun the same command to resume"
-                        ) from None
+        config = RunConfig.from_run_dir(run_dir)
+    return run_one(config, resume=resume, show_progress=show_progress,
+                   hint=f"seed {config.seed} stopped; rerun the same command to resume")
 
 
 def run_seeds(
     config: RunConfig,
     seeds: Sequence[int],
     *,
-    api_key: str,
     show_progress: bool = True,
     per_run: Callable[[RunResult], None] | None = None,
 ) -> int:
@@ -107,18 +92,18 @@ def run_seeds(
     for seed in seeds:
         one = seed_config(config, seed)
         print(f"== seed {seed}: {one.run_dir}", flush=True)
-        result = _run_one(one, api_key, show_progress)
+        result = _run_seed(one, show_progress)
         if per_run is not None:
             per_run(result)
         results.append((seed, result))
     summary = summarise(config, results)
-    out = Path(config.run_dir) / SUMMARY_NAME
+    run_dir = RunDir(config.run_dir)
+    out = run_dir.summary
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     from evokd.inspection.report import write_report
 
     try:
-        page = write_report([r.run_dir for _, r in results],
-                            Path(config.run_dir) / "compare.html")
+        page = write_report([r.run_dir for _, r in results], run_dir.compare)
     except Exception as exc:  # drawing must never fail the runs
         print(f"evokd: compare.html not written: {type(exc).__name__}: {exc}")
         page = None

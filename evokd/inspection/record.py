@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evokd.inspection.runlog import JsonDict, RoleCalls, RunLog, load_run, read_jsonl, read_object
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
+from evokd.core.rundir import JsonDict, RunDir, best_row, read_object
+from evokd.inspection.runlog import RoleCalls, RunLog, load_run
 
 ABLATIONS = (("easy", "no-easy"), ("correct", "no-correct"), ("history", "no-history"),
              ("separate_labeling", "no-separate-labeling"), ("critic", "no-critic"))
@@ -68,20 +69,21 @@ class RunRecord:
     @property
     def best(self) -> dict[str, Any]:
         """The metrics row of the best student (highest dev F1, earliest round on ties)."""
-        return max(self.metrics, key=lambda r: (r.get("dev_f1", 0.0), -r.get("round", 0)))
+        return best_row(self.metrics)
 
 
 def load_record(path: Path) -> RunRecord:
     """Read a run directory; UserError (one line) when it is missing or malformed."""
+    run_dir = RunDir(path)
     if not path.is_dir():
         raise UserError(f"{path} is not a directory")
-    if not (path / "config.json").exists():
+    if not run_dir.config.exists():
         raise UserError(f"{path} is not a run directory (no config.json)")
-    read_object(path / "config.json")  # a malformed config stops the report (the log skips it)
-    metrics_path = path / "metrics.jsonl"
+    read_object(run_dir.config)  # a malformed config stops the report (the log skips it)
+    metrics_path = run_dir.metrics
     if not metrics_path.exists():
         raise UserError(f"{path} is not a finished run directory (no {metrics_path.name})")
-    metrics, _ = read_jsonl(metrics_path, strict=True)
+    metrics, _ = run_dir.read_metrics(strict=True)
     for number, row in enumerate(metrics, 1):
         missing = [key for key in METRIC_KEYS if key not in row]
         if missing:

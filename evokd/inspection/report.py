@@ -22,13 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evokd.cli import UsageParser, run_command
+from evokd.core.cli import UsageParser, run_command
+from evokd.core.rundir import RunDir
 from evokd.inspection.figures import PLOTS
 from evokd.inspection.record import RunRecord, calls_per_round, load_record
 from evokd.inspection.runlog import RoleCalls
-
-REPORT_NAME = "report.html"
-COMPARE_NAME = "compare.html"
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
@@ -115,12 +113,9 @@ def write_report(run_dirs: Sequence[Path], out: Path | None = None) -> Path:
     """Write the report of ``run_dirs`` (default: DIR/report.html, or FIRST/compare.html)."""
     runs = [load_record(Path(d)) for d in run_dirs]
     if out is None:
-        out = runs[0].path / (REPORT_NAME if len(runs) == 1 else COMPARE_NAME)
-    text = render_html(runs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+        first = RunDir(runs[0].path)
+        out = first.report if len(runs) == 1 else first.compare
+    RunDir(out.parent).write_text(out, render_html(runs))
     return out
 
 
@@ -137,7 +132,7 @@ def report_main(argv: Sequence[str]) -> int:
     """``python main.py report RUN_DIR... [--out FILE]``; 0 ok, 2 bad input."""
     parser = UsageParser(command="report", description="Write the HTML report of runs: one "
                          "run -> RUN_DIR/report.html; several -> a comparison, by default "
-                         f"FIRST_RUN_DIR/{COMPARE_NAME}.")
+                         "FIRST_RUN_DIR/compare.html.")
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     parser.add_argument("--out", default=None, metavar="FILE", help="where to write the page")
     return run_command(parser, argv, _report)

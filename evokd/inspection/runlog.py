@@ -1,26 +1,23 @@
 """Reading a run directory back, round by round: the one reader of ``trace``, ``view`` and
 ``report``.
 
-Sources: ``trace.jsonl`` (node updates, LLM calls, drops, feedback, the embedded teacher's
-counters), ``metrics.jsonl``,
-``synthetic.jsonl``, ``config.json`` and ``graph.mmd``. Every field is optional: a run that is
-still going, or one stopped early, reads as far as it got. Unparsable lines are skipped and
-counted. Events without a ``round`` belong to the round of the events before them.
-``read_jsonl(..., strict=True)`` and ``read_object`` are the strict reads of the report.
+Sources, through ``core.rundir.RunDir``: ``trace.jsonl`` (its events, ``core.trace``),
+``metrics.jsonl``, ``synthetic.jsonl``, ``config.json`` and ``graph.mmd``. Every field is
+optional: a run that is still going, or one stopped early, reads as far as it got. Unparsable
+lines are skipped and counted. Events without a ``round`` belong to the round of the events
+before them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
-from evokd.cli import UsageParser
-from evokd.tasks.errors import UserError
+from evokd.core import trace
+from evokd.core.cli import UsageParser
+from evokd.core.errors import UserError
+from evokd.core.rundir import JsonDict, RunDir, read_text
 from evokd.teacher.ledger import TokenCounts
-
-JsonDict = dict[str, Any]
 
 
 @dataclass
@@ -32,14 +29,14 @@ class RoleCalls(TokenCounts):
     failed: int = 0
     latency_s: float = 0.0
 
-    def add(self, event: JsonDict) -> None:
+    def add(self, event: trace.LlmCall | JsonDict) -> None:
         """Count one ``llm_call`` event."""
         self.calls += 1
         self.cached += bool(event.get("cached"))
         self.failed += event.get("ok") is False
-        self.prompt_tokens += _int(event.get("prompt_tokens"))
-        self.completion_tokens += _int(event.get("completion_tokens"))
-        self.latency_s += _float(event.get("latency_s"))
+        self.prompt_tokens += trace.whole_number(event.get("prompt_tokens"))
+        self.completion_tokens += trace.whole_number(event.get("completion_tokens"))
+        self.latency_s += trace.number(event.get("latency_s"))
 
     def merge(self, other: RoleCalls) -> None:
         """Add the counts of ``other`` to these."""
@@ -76,7 +73,7 @@ class RoundLog:
         """Drops per reason: from metrics when the round finished, else from the trace."""
         reasons = (self.metrics or {}).get("drop_reasons")
         if isinstance(reasons, dict) and reasons:
-            return {str(k): _int(v) for k, v in reasons.items()}
+            return {str(k): trace.whole_number(v) for k, v in reasons.items()}
         counts: dict[str, int] = {}
         for drop in self.drops:
             reason = str(drop.get("reason", "?"))
@@ -108,12 +105,13 @@ class EngineCounters:
     prefill_seconds: float = 0.0
 
     @classmethod
-    def of(cls, event: JsonDict) -> EngineCounters:
-        seconds = event.get("prefill_seconds")
-        return cls(_int(event.get("served")), _int(event.get("batches")),
-                   _int(event.get("prefill_prompt_tokens")),
-                   _int(event.get("prefill_computed_tokens")),
-                   float(seconds) if isinstance(seconds, int | float) else 0.0)
+    def of(cls, event: trace.TeacherEngine | JsonDict) -> EngineCounters:
+        """The counters of a ``teacher_engine`` event."""
+        return cls(trace.whole_number(event.get("served")),
+                   trace.whole_number(event.get("batches")),
+                   trace.whole_number(event.get("prefill_prompt_tokens")),
+                   trace.whole_number(event.get("prefill_computed_tokens")),
+                   trace.number(event.get("prefill_seconds")))
 
     def summary(self) -> str:
         """In words (``main.py trace`` and ``view``): requests and batches, and how many of the
@@ -159,58 +157,6 @@ class RunLog:
         return totals
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _float(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
-
-def read_text(path: Path) -> str:
-    """The text of ``path``, ``""`` when it does not exist; UserError when it is unreadable."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-
-
-def _decode(text: str) -> tuple[Any, str]:
-    """``text`` parsed as JSON, and ``""`` or why it is not a JSON object."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"not JSON ({exc.msg})"
-    return value, "" if isinstance(value, dict) else "expected a JSON object"
-
-
-def read_object(path: Path) -> JsonDict:
-    """The JSON object in ``path``; UserError (``PATH: not JSON (...)``) when it is not one."""
-    value, problem = _decode(read_text(path))
-    if problem:
-        raise UserError(f"{path}: {problem}")
-    return value
-
-
-def read_jsonl(path: Path, *, strict: bool = False) -> tuple[list[JsonDict], int]:
-    """The JSON objects of ``path``, one a line (none when it does not exist), and how many
-    lines were not one. ``strict``: such a line is a UserError (``PATH:LINE: ...``) instead."""
-    rows, bad = [], 0
-    for number, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        row, problem = _decode(line)
-        if not problem:
-            rows.append(row)
-        elif strict:
-            raise UserError(f"{path}:{number}: {problem}")
-        else:
-            bad += 1
-    return rows, bad
-
-
 def _event_round(event: JsonDict, current: int) -> int:
     for note in _notes(event).values():  # a round-start role writes for the coming round
         if isinstance(note.get("round"), int):
@@ -221,7 +167,7 @@ def _event_round(event: JsonDict, current: int) -> int:
 
 def _notes(event: JsonDict) -> dict[str, JsonDict]:
     """The notes an optional role's node event carries (``review_memo``: older traces)."""
-    if event.get("event") != "node":
+    if trace.kind(event) != trace.NODE:
         return {}
     notes = event.get("notes")
     if not isinstance(notes, dict) and isinstance(event.get("review_memo"), dict):
@@ -237,21 +183,21 @@ def enabled_roles(config: JsonDict) -> list[str]:
 
 
 def _apply(entry: RoundLog, event: JsonDict) -> None:
-    kind = event.get("event")
+    kind = trace.kind(event)
     ts = event.get("ts")
     if isinstance(ts, (int, float)):
         entry.first_ts = ts if entry.first_ts is None else min(entry.first_ts, ts)
         entry.last_ts = ts if entry.last_ts is None else max(entry.last_ts, ts)
-    if kind == "llm_call":
+    if kind == trace.LLM_CALL:
         entry.roles.setdefault(str(event.get("role", "?")), RoleCalls()).add(event)
-    elif kind == "drop":
+    elif kind == trace.DROP:
         entry.drops.append(event)
-    elif kind == "generated":
-        entry.generated = _int(event.get("texts"))
-    elif kind == "feedback":
-        entry.feedback_counts = {"correct": _int(event.get("correct")),
-                                 "wrong": _int(event.get("wrong"))}
-    elif kind == "node":
+    elif kind == trace.GENERATED:
+        entry.generated = trace.whole_number(event.get("texts"))
+    elif kind == trace.FEEDBACK:
+        entry.feedback_counts = {"correct": trace.whole_number(event.get("correct")),
+                                 "wrong": trace.whole_number(event.get("wrong"))}
+    elif kind == trace.NODE:
         node = str(event.get("node", "?"))
         entry.nodes.append(node)
         if isinstance(event.get("analysis"), dict) and event["analysis"]:
@@ -274,34 +220,35 @@ def load_run(path: Path | str) -> RunLog:
     Raises:
         UserError: ``path`` is not a readable run directory (one line saying why).
     """
-    path = Path(path)
+    run_dir = RunDir(path)
+    path = run_dir.path
     if not path.exists():
         raise UserError(f"{path}: no such run directory")
     if not path.is_dir():
         raise UserError(f"{path} is not a directory; pass a run directory (runs/<task>-<time>)")
-    if not (path / "trace.jsonl").exists() and not (path / "config.json").exists():
+    if not run_dir.trace.exists() and not run_dir.config.exists():
         raise UserError(f"{path} is not a run directory (no trace.jsonl or config.json)")
     log = RunLog(path)
-    config_text = read_text(path / "config.json")
-    try:
-        config = json.loads(config_text) if config_text.strip() else {}
-    except json.JSONDecodeError:
-        config, log.bad_lines = {}, log.bad_lines + 1
-    log.config = config if isinstance(config, dict) else {}
-    log.graph_mmd = read_text(path / "graph.mmd")
+    if read_text(run_dir.config).strip():
+        try:
+            log.config = run_dir.read_config()
+        except UserError:  # the log reads what it can; the report reads config.json strictly
+            log.bad_lines += 1
+    log.graph_mmd = run_dir.read_graph()
 
-    events, bad = read_jsonl(path / "trace.jsonl")
+    events, bad = run_dir.read_trace()
     log.bad_lines += bad
     current = 0
-    for event in events:
-        kind = event.get("event")
-        if kind == "run_start":
+    for typed in events:
+        event: JsonDict = dict(typed)
+        kind = trace.kind(event)
+        if kind == trace.RUN_START:
             log.starts.append(event)
             continue
-        if kind == "run_end":
+        if kind == trace.RUN_END:
             log.stop_reason = str(event.get("stop_reason", ""))
             continue
-        if kind == "teacher_engine":
+        if kind == trace.TEACHER_ENGINE:
             log.teacher_engine.append(EngineCounters.of(event))
             continue
         if event.get("node") == "finish":
@@ -309,12 +256,12 @@ def load_run(path: Path | str) -> RunLog:
         current = _event_round(event, current)
         _apply(log.round(current), event)
 
-    metrics, bad = read_jsonl(path / "metrics.jsonl")
+    metrics, bad = run_dir.read_metrics()
     log.bad_lines += bad
     for row in metrics:
         if isinstance(row.get("round"), int):
             log.round(row["round"]).metrics = row
-    synthetic, bad = read_jsonl(path / "synthetic.jsonl")
+    synthetic, bad = run_dir.read_synthetic()
     log.bad_lines += bad
     for sample in synthetic:
         if isinstance(sample.get("round"), int):

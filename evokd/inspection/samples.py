@@ -3,7 +3,7 @@ text. Shared by ``trace`` and ``view``."""
 
 from __future__ import annotations
 
-from evokd.inspection.runlog import JsonDict
+from evokd.core.rundir import JsonDict
 
 
 def entity_segments(sample: JsonDict) -> list[tuple[str, str | None]]:

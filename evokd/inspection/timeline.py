@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from evokd.cli import run_command
+from evokd.core.cli import run_command
 from evokd.inspection.runlog import RoundLog, RunLog, enabled_roles, load_run, run_dir_parser
 from evokd.inspection.samples import drop_text
 

@@ -23,16 +23,16 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from evokd.cli import run_command
+from evokd.core.cli import run_command
+from evokd.core.errors import UserError
+from evokd.core.rundir import SCRATCH_DIRS, RunDir
 from evokd.inspection.mermaid import parse_mermaid, render_svg
 from evokd.inspection.runlog import RoundLog, RunLog, enabled_roles, load_run, run_dir_parser
 from evokd.inspection.samples import drop_text, entity_segments, sample_label
-from evokd.tasks.errors import UserError
 
 HOST = "127.0.0.1"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SERVED_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html", ".css")
-SKIPPED_DIRS = ("student", "work", "student.new", "student.old")
 MAX_SAMPLES, MAX_FEEDBACK = 60, 12
 
 
@@ -50,13 +50,13 @@ def report_files(run_dir: Path) -> dict[str, Any]:
     """The report and plot images in the run directory (top level and one folder down)."""
     images: list[str] = []
     candidates = sorted(run_dir.glob("*.*")) + sorted(
-        p for d in sorted(run_dir.iterdir()) if d.is_dir() and d.name not in SKIPPED_DIRS
+        p for d in sorted(run_dir.iterdir()) if d.is_dir() and d.name not in SCRATCH_DIRS
         for p in d.glob("*.*"))
     for path in candidates:
         if path.is_file() and path.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg"):
             images.append(path.relative_to(run_dir).as_posix())
-    report = (run_dir / "report.html").is_file()
-    return {"report": "report.html" if report else "", "images": images}
+    report = RunDir(run_dir).report
+    return {"report": report.name if report.is_file() else "", "images": images}
 
 
 def _graph_svg(log: RunLog) -> tuple[Markup, list[dict[str, Any]]]:

@@ -14,21 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from evokd.samples.align import entities_from_tags
+from evokd.samples.markup import DELIMITER_TAGS, TAG_LIKE
 from evokd.tasks.spec import TaskSpec
-
-DELIMITER_TAGS = ("sample", "example", "analysis", "history", "text", "data", "samples")
-_TAG_LIKE = re.compile(r"<(?=\s*/?\s*(?:" + "|".join(DELIMITER_TAGS) + r")\b)", re.IGNORECASE)
 
 
 def escape_data(text: str) -> str:
     """Neutralise anything in ``text`` that could open or close one of our delimiter tags."""
-    return _TAG_LIKE.sub("&lt;", text)
-
-
-def has_delimiter_tag(text: str) -> bool:
-    """Whether ``text`` holds something shaped like one of our delimiter tags (a model that
-    copies its prompt's ``<sample>`` blocks; other markup such as ``<br />`` does not count)."""
-    return _TAG_LIKE.search(text) is not None
+    return TAG_LIKE.sub("&lt;", text)
 
 
 def plain_description(description: str) -> str:

@@ -15,9 +15,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from evokd.prompts.formatting import has_delimiter_tag
 from evokd.samples.align import align_entities, canonical_type, validate_iob2
 from evokd.samples.drops import MAX_WORDS, DropReason, make_drop, word_count
+from evokd.samples.markup import has_delimiter_tag
 from evokd.samples.records import Drop, Sample
 from evokd.tasks.spec import TaskSpec
 

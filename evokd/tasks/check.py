@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
-from evokd.cli import EXIT_USAGE, UsageParser, k_shot, run_command
+from evokd.core.cli import EXIT_USAGE, UsageParser, k_shot, run_command
 from evokd.tasks.data import TaskData, load_task_data, resolve_data_dir
 from evokd.tasks.registry import resolve_task
 from evokd.tasks.sampler import entity_types, seed_examples

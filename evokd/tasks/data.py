@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
 from evokd.tasks.readers import cls_example, ner_example, read_file
 from evokd.tasks.spec import DataSource, Example, TaskSpec
 from evokd.tasks.tagging import normalise_tags

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
 from evokd.tasks.spec import Example, TaskSpec
 from evokd.tasks.tagging import normalise_tags, tag_type
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
 from evokd.tasks.spec import TaskSpec
 from evokd.tasks.taskfile import load_task_file
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
 from evokd.tasks.spec import SPLIT_KEYS, DataFormat, DataSource, TaskKind, TaskSpec
 
 KINDS: dict[str, TaskKind] = {"ner": "ner", "classification": "cls", "cls": "cls"}

@@ -23,12 +23,13 @@ import asyncio
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import openai
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from evokd.core.trace import LlmCall
 from evokd.teacher import conversation, replies, transport
 from evokd.teacher.budget import TokenBudget
 from evokd.teacher.cache import CachedReply, ResponseCache, cache_key
@@ -130,7 +131,7 @@ class TeacherClient:
             async for attempt in retrying:
                 with attempt:
                     attempt_no += 1
-                    event = {"role": role, "round": round_no, "attempt": attempt_no}
+                    event = (role, round_no, attempt_no)
                     started = time.perf_counter()
                     try:
                         reply = await self._fetch(
@@ -156,7 +157,7 @@ class TeacherClient:
             ) from None
         raise AssertionError("unreachable: the retry loop either returns or raises")
 
-    def _report(self, emit: Emit | None, event: dict[str, Any]) -> None:
+    def _report(self, emit: Emit | None, event: LlmCall) -> None:
         """Hand an ``llm_call`` event to ``record`` (first) and to the caller's ``emit``."""
         emit_event(self.record, event)
         emit_event(emit, event)

@@ -18,9 +18,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from evokd.cli import EXIT_USAGE, UsageParser, port, positive
-from evokd.tasks.errors import UserError
-from evokd.teacher.local.engines import DEFAULT_CONTEXT, ENGINES, PRECISIONS
+from evokd.core.cli import EXIT_USAGE, UsageParser, port, positive
+from evokd.core.errors import UserError
+from evokd.teacher.local.engine_loader import ENGINES
+from evokd.teacher.local.engines import DEFAULT_CONTEXT, PRECISIONS
 from evokd.teacher.local.models import DEFAULT_MODEL, MODELS, ModelError, cache_dir, resolve_model
 
 log = logging.getLogger("evokd.teacher.local")
@@ -126,7 +127,7 @@ def serve_main(argv: list[str] | None = None, prog: str = "python -m teacher.loc
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from evokd.student.hardware import pick_device
+    from evokd.core.devices import pick_device
 
     try:
         pick_device(args.device)  # checked before the slow model load
@@ -134,7 +135,7 @@ def serve_main(argv: list[str] | None = None, prog: str = "python -m teacher.loc
     except (ModelError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from evokd.teacher.local.engines import load_engine
+    from evokd.teacher.local.engine_loader import load_engine
     from evokd.teacher.local.server import TeacherServer
 
     try:

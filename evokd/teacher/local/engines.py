@@ -1,18 +1,17 @@
-"""Inference engines behind the local teacher server.
+"""What an inference engine behind the local teacher server is: the ``Engine`` protocol and
+the values it takes and gives.
 
-The server only knows the ``Engine`` protocol. Two product engines implement it:
-``TransformersEngine`` (hf_engine.py; default, no compiler needed) and ``LlamaCppEngine``
-(llama_engine.py; faster, grammar-constrained JSON) when llama-cpp-python is importable.
+The server only knows the protocol. Two product engines implement it: ``TransformersEngine``
+(hf_engine.py; default, no compiler needed) and ``LlamaCppEngine`` (llama_engine.py; faster,
+grammar-constrained JSON); engine_loader.py picks and loads one. The engines import this
+module, never the loader.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-ENGINES = ("auto", "transformers", "llama_cpp")
 PRECISIONS = ("auto", "fp32", "bf16")  # of the transformers engine
 DEFAULT_CONTEXT = 4096
 
@@ -75,38 +74,3 @@ def default_threads() -> int:
         return int(env)
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else (os.cpu_count() or 1))
-
-
-def llama_cpp_available() -> bool:
-    """True when llama-cpp-python can be imported."""
-    try:
-        return importlib.util.find_spec("llama_cpp") is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def load_engine(kind: str, model_path: Path, threads: int | None = None,
-                context: int = DEFAULT_CONTEXT, weights_cache: Path | None = None,
-                device: str = "auto", precision: str = "auto") -> Engine:
-    """Load ``model_path`` with engine ``kind`` (auto: llama_cpp when importable).
-
-    ``weights_cache``, ``device`` and ``precision`` (transformers only): a folder for the
-    dequantised weights, where the model runs (auto: a CUDA GPU when there is one, else the
-    CPU) and in what (auto: bf16 where the hardware has it, else fp32 on the CPU).
-    """
-    if kind not in ENGINES:
-        raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(ENGINES)}")
-    if kind == "auto":
-        kind = "llama_cpp" if llama_cpp_available() else "transformers"
-    if kind == "llama_cpp":
-        if not llama_cpp_available():
-            raise RuntimeError(
-                "engine llama_cpp needs llama-cpp-python (pip install llama-cpp-python; see "
-                "docs for the CPU build flags) — or use --engine transformers"
-            )
-        from evokd.teacher.local.llama_engine import LlamaCppEngine
-
-        return LlamaCppEngine(model_path, threads, context)
-    from evokd.teacher.local.hf_engine import TransformersEngine
-
-    return TransformersEngine(model_path, threads, context, weights_cache, device, precision)

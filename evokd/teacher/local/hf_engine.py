@@ -128,7 +128,7 @@ def _placement(device: str, precision: str = "auto") -> tuple[str, Any]:
     is native — prompts ~3x, completions ~1.8x faster than fp32 — else fp32)."""
     import torch
 
-    from evokd.student.hardware import pick_device
+    from evokd.core.devices import pick_device
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")

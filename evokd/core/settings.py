@@ -1,5 +1,6 @@
 """Settings declared once: a dataclass field carries its name, type, default and help, and the
-command-line flag, the Python API's keyword and the README's flag table are made from it.
+command-line flag, the Python API's keyword (checked as the flag is) and the README's flag
+table are made from it.
 
 The flag is the field name in kebab case: ``samples_per_round`` -> ``--samples-per-round``; a
 switch that is on by default is turned off with ``--no-NAME`` (``cache`` -> ``--no-cache``),
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from evokd.core.errors import UserError
 
 
 def setting(default: Any, help: str, *, parse: Callable[[str], Any] | None = None,
@@ -90,35 +94,43 @@ def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k in names}
 
 
-def api_flags(settings: Mapping[str, Any], classes: tuple[type, ...],
-              preset: Mapping[str, Any] = {}) -> list[str]:  # noqa: B006
-    """Command-line words for keyword settings of the Python API: ``cache=False`` ->
-    ``--no-cache``, ``reviewer=True`` -> ``--reviewer``, ``rounds=2`` -> ``--rounds 2``,
-    ``seeds=[1, 2]`` -> ``--seeds 1,2`` (``no_cache=True`` works too); ``None`` leaves a
-    setting at its default (a switch the ``preset`` flips gets its undo flag, e.g.
-    ``llm_critic=True`` -> ``--llm-critic``). A name that is no setting becomes an unknown
-    flag, which the parser reports."""
+def keyword_values(keywords: Mapping[str, Any], classes: tuple[type, ...],
+                   caller: str) -> dict[str, Any]:
+    """The Python API's keywords as setting values, checked as their flags are: ``None``
+    leaves a setting at its default, ``no_NAME=True`` is ``NAME=False`` for a switch that is on
+    by default, a value the flag would refuse is a UserError with the flag's message (``rounds=
+    -1``: "expected a number >= 0"), and a name that is no setting a TypeError naming it."""
     fields = {f.name: f for cls in classes for f in flag_fields(cls)}
-    undo = {f.name: flag for cls in classes for flag, f, _ in preset_switches(cls, preset)}
-    argv: list[str] = []
-    for name, value in settings.items():
+    values: dict[str, Any] = {}
+    for name, value in keywords.items():
         f = fields.get(name)
-        if value is None:
-            continue
-        if f is not None and _is_switch(f):
-            if bool(value) != f.default:
-                argv.append(flag_name(f))
-            elif name in undo:
-                argv.append(undo[name])
-            continue
-        argv.append("--" + name.replace("_", "-"))
-        if value is True:  # a switch by its flag's name: no_cache=True
-            continue
-        if isinstance(value, (list, tuple)):
-            argv.append(",".join(str(v) for v in value))
-        else:
-            argv.append(str(value))
-    return argv
+        negated = fields.get(name.removeprefix("no_")) if name.startswith("no_") else None
+        if f is None and negated is not None and negated.default is True:
+            f, value = negated, None if value is None else not value
+        if f is None:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}")
+        if value is not None:
+            values[f.name] = _checked(f, value)
+    return values
+
+
+def _checked(f: dataclasses.Field[Any], value: Any) -> Any:
+    """``value`` for the setting ``f``, through the same check as its flag's text."""
+    if _is_switch(f):
+        return bool(value)
+    meta = f.metadata
+    if isinstance(value, (list, tuple)):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    if meta["choices"] and text not in meta["choices"]:
+        raise UserError(f"{f.name}={value!r}: choose one of {', '.join(meta['choices'])}")
+    if meta["parse"] is None:
+        return text
+    try:
+        return meta["parse"](text)
+    except (argparse.ArgumentTypeError, ValueError) as exc:
+        raise UserError(f"{f.name}={value!r}: {exc}") from None
 
 
 def flag_table(classes: tuple[type, ...], preset: Mapping[str, Any] = {}) -> str:  # noqa: B006
@@ -143,5 +155,5 @@ def defaults(cls: type) -> dict[str, Any]:
             if f.default is not dataclasses.MISSING}
 
 
-__all__ = ["add_flags", "api_flags", "defaults", "flag_fields", "flag_name", "flag_table",
-           "given", "preset_switches", "setting"]
+__all__ = ["add_flags", "defaults", "flag_fields", "flag_name", "flag_table",
+           "given", "keyword_values", "preset_switches", "setting"]

@@ -9,14 +9,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from evokd.tasks.errors import UserError
+from evokd.core.errors import UserError
 
 EXIT_USAGE = 2
 
 
 class UsageParser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line (``evokd[ CMD]: error: ...``) and exit 2,
-    or, with ``raise_errors`` set (the Python API), raises it as a UserError."""
+    or, with ``raise_errors`` set (a caller that reports it itself), raises it as a UserError."""
 
     raise_errors = False
 

@@ -1,0 +1,238 @@
+"""The run directory, written by the loop and read back by ``trace``, ``view`` and ``report``:
+every path in it, config.json, and trace.jsonl's events (``core.trace``) in and out.
+
+    config.json  checkpoints.sqlite  trace.jsonl  graph.mmd  synthetic.jsonl  metrics.jsonl
+    student/  report.html  [summary.json  compare.html  seed-N/  with --seeds]  work/
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from evokd.core import trace
+from evokd.core.errors import UserError
+from evokd.core.trace import TraceEvent
+
+JsonDict = dict[str, Any]
+SCRATCH_DIRS = ("student", "work", "student.new", "student.old")  # no run outputs to show
+
+
+class RunDir:
+    """Paths, writers and readers of one run's directory. JSONL files other than the trace are
+    rewritten whole from graph state (atomically), so a resumed run never duplicates rows."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._trace_checked = False
+
+    config = property(lambda self: self.path / "config.json")
+    checkpoints = property(lambda self: self.path / "checkpoints.sqlite")
+    trace = property(lambda self: self.path / "trace.jsonl")
+    graph = property(lambda self: self.path / "graph.mmd")
+    synthetic = property(lambda self: self.path / "synthetic.jsonl")
+    metrics = property(lambda self: self.path / "metrics.jsonl")
+    student = property(lambda self: self.path / "student")
+    report = property(lambda self: self.path / "report.html")
+    compare = property(lambda self: self.path / "compare.html")  # every seed on one report
+    summary = property(lambda self: self.path / "summary.json")  # mean ± std over seeds
+
+    def seed(self, seed: int) -> RunDir:
+        """The run directory of one seed of a ``--seeds`` run."""
+        return RunDir(self.path / f"seed-{seed}")
+
+    def holds_run(self) -> bool:
+        """Whether a run has started here (it has a checkpoint database)."""
+        return self.checkpoints.exists()
+
+    def refuse_existing_run(self) -> None:
+        """Raise a UserError when the folder already holds a run (a new run must not mix in)."""
+        if self.holds_run():
+            raise UserError(
+                f"{self.path} already holds a run; continue it with --resume {self.path} "
+                "or choose another --run-dir"
+            )
+
+    def work(self, name: str) -> Path:
+        """A scratch folder for intermediate students (e.g. ``round-2``)."""
+        return self.path / "work" / name
+
+    def write_text(self, path: Path, text: str) -> None:
+        """Write ``text`` atomically (temp file + rename)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+
+    def write_jsonl(self, path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Rewrite a JSONL file from ``rows`` atomically."""
+        self.write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+    # config.json
+
+    def write_config(self, values: Mapping[str, Any]) -> None:
+        """Write config.json (sorted keys; never a secret: callers pass none)."""
+        self.write_text(self.config, config_text(values))
+
+    def read_config(self) -> JsonDict:
+        """config.json's settings; UserError when there is none or it is not a JSON object."""
+        try:
+            text = self.config.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"{self.path} is not a run directory (no config.json); --resume "
+                            "takes the --run-dir of an earlier run") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read {self.config}: {exc}") from None
+        value, problem = _decode(text)
+        if problem:
+            raise UserError(f"{self.config}: unreadable run config ({problem}); this run cannot "
+                            "be resumed, start a new one with another --run-dir")
+        return cast(JsonDict, value)
+
+    def record_info(self, key: str, info: Mapping[str, Any]) -> None:
+        """Add a description (the teacher's, never its key; the student's hardware) to
+        config.json under ``key``."""
+        self.write_config({**self.read_config(), key: dict(info)})
+
+    # trace.jsonl
+
+    def append_trace(self, event: TraceEvent | Mapping[str, Any]) -> None:
+        """Append one event (with a timestamp) to trace.jsonl.
+
+        The first append of a process starts on a fresh line when a killed process left half
+        a line, so a resumed run's events stay one JSON object a line.
+        """
+        line = json.dumps({"ts": round(time.time(), 3), **event},
+                          ensure_ascii=False, default=str) + "\n"
+        if not self._trace_checked:
+            self._trace_checked = True
+            if self.trace.exists() and self.trace.stat().st_size:
+                with self.trace.open("rb") as handle:
+                    handle.seek(-1, os.SEEK_END)
+                    if handle.read(1) != b"\n":
+                        line = "\n" + line
+        with self.trace.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+
+    def read_trace(self) -> tuple[list[TraceEvent], int]:
+        """trace.jsonl's events in order, and how many lines were not one (cut short)."""
+        rows, bad = read_jsonl(self.trace)
+        return [cast(TraceEvent, row) for row in rows], bad
+
+    def traced_tokens(self) -> int:
+        """Teacher tokens of every LLM call in trace.jsonl (what earlier processes spent)."""
+        return sum(self.traced_usage())
+
+    def traced_usage(self) -> tuple[int, int]:
+        """Prompt and completion tokens of every LLM call in trace.jsonl."""
+        if not self.trace.exists():
+            return 0, 0
+        totals = {"prompt_tokens": 0, "completion_tokens": 0}
+        marker = f'"{trace.LLM_CALL}"'
+        with self.trace.open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if marker not in line:
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a killed process
+                if isinstance(event, dict) and trace.kind(event) == trace.LLM_CALL:
+                    for key in totals:
+                        value = event.get(key)
+                        totals[key] += value if isinstance(value, int) and value > 0 else 0
+        return totals["prompt_tokens"], totals["completion_tokens"]
+
+    # the other outputs
+
+    def read_graph(self) -> str:
+        """graph.mmd (``""`` before the run drew it)."""
+        return read_text(self.graph)
+
+    def read_metrics(self, *, strict: bool = False) -> tuple[list[JsonDict], int]:
+        """metrics.jsonl's rows (one per round) and the lines that were not one (``strict``:
+        such a line is a UserError)."""
+        return read_jsonl(self.metrics, strict=strict)
+
+    def read_synthetic(self) -> tuple[list[JsonDict], int]:
+        """synthetic.jsonl's accepted samples and the lines that were not one."""
+        return read_jsonl(self.synthetic)
+
+    def publish_student(self, source: Path) -> None:
+        """Make the student at ``source`` the run's ``student/`` (replaced atomically)."""
+        staging = self.path / "student.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(source, staging)
+        old = self.path / "student.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if self.student.exists():
+            os.replace(self.student, old)
+        os.replace(staging, self.student)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def best_row(metrics: Sequence[Mapping[str, Any]]) -> JsonDict:
+    """The metrics.jsonl row of the best student: the highest dev F1, the earliest round on
+    ties (rows without a dev F1 or round, from a run cut short, count as 0)."""
+    if not metrics:
+        raise ValueError("no metrics rows: the run recorded no round")
+
+    def rank(row: Mapping[str, Any]) -> tuple[float, int]:
+        return row.get("dev_f1") or 0.0, -(row.get("round") or 0)
+
+    best: Mapping[str, Any] = max(metrics, key=rank)
+    return dict(best)
+
+
+def config_text(values: Mapping[str, Any]) -> str:
+    """config.json's text for ``values``."""
+    return json.dumps(values, indent=2, sort_keys=True) + "\n"
+
+
+def read_text(path: Path) -> str:
+    """The text of ``path``, ``""`` when it does not exist; UserError when it is unreadable."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+
+
+def _decode(text: str) -> tuple[Any, str]:
+    """``text`` parsed as JSON, and ``""`` or why it is not a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.msg})"
+    return value, "" if isinstance(value, dict) else "expected a JSON object"
+
+
+def read_object(path: Path) -> JsonDict:
+    """The JSON object in ``path``; UserError (``PATH: not JSON (...)``) when it is not one."""
+    value, problem = _decode(read_text(path))
+    if problem:
+        raise UserError(f"{path}: {problem}")
+    return cast(JsonDict, value)
+
+
+def read_jsonl(path: Path, *, strict: bool = False) -> tuple[list[JsonDict], int]:
+    """The JSON objects of ``path``, one a line (none when it does not exist), and how many
+    lines were not one. ``strict``: such a line is a UserError (``PATH:LINE: ...``) instead."""
+    rows, bad = [], 0
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        row, problem = _decode(line)
+        if not problem:
+            rows.append(row)
+        elif strict:
+            raise UserError(f"{path}:{number}: {problem}")
+        else:
+            bad += 1
+    return rows, bad
