@@ -14,9 +14,11 @@ teacher's), else at 4 characters a token, the usual rate of OpenAI-style tokeniz
 
 What it cannot know: how long the teacher's replies are (the stand-in replies are texts of the
 task's train split and their gold labels, and a short analysis); validation retries (a
-malformed reply costs its call again); texts a real teacher gets wrong and the critic drops,
-which make the round's later calls fewer; the real student's errors (which feed the analyst and
-the hard requests); and whether patience would end the run early: every round is counted.
+malformed reply costs its call again); drops that cut a round short (a generator call that
+fails leaves no texts to label, a text the pre-screen drops needs no label call, a label the
+critic rejects shortens the next round's feedback); HTTP failures; the real student's errors
+(which feed the analyst and the hard requests); and whether patience would end the run early:
+every round is counted, so the estimate is what the configured rounds spend at most.
 """
 
 from __future__ import annotations

@@ -66,8 +66,8 @@ class StandInReplies:
         if schema in (NerSamples, ClsSamples):
             return {"samples": [self._annotation(ex) for ex in self._serve(_count(user))]}
         if schema in (NerLabels, ClsLabel):
-            found = _SAMPLE.findall(user)
-            text = found[-1].replace("&lt;", "<").strip() if found else ""
+            blocks = _SAMPLE.findall(user)
+            text = blocks[-1].replace("&lt;", "<").strip() if blocks else ""
             annotation = self._annotation(self.gold.get(text_key(text)), text)
             return {"label": annotation["label"]} if schema is ClsLabel else annotation
         if schema is Verdicts:
