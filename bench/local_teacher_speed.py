@@ -29,11 +29,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server sets it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evokd.teacher.local.cli import _weights_cache  # noqa: E402
 from evokd.teacher.local.engine_loader import llama_cpp_available  # noqa: E402
 from evokd.teacher.local.engines import GenerationRequest  # noqa: E402
 from evokd.teacher.local.hf_engine import TransformersEngine  # noqa: E402
-from evokd.teacher.local.models import DEFAULT_MODEL, resolve_model  # noqa: E402
+from evokd.teacher.local.models import (  # noqa: E402
+    DEFAULT_MODEL,
+    resolve_model,
+    weights_cache_dir,
+)
 
 INSTRUCTIONS = ("You are a careful named-entity annotator. Mark every person, organisation, "
                 "location and other named entity in the sentence, and nothing else. ") * 8
@@ -129,7 +132,7 @@ def main() -> None:
     resolved = resolve_model(args.model)
     rates = {}
     for label, precision in (("old path (fp32)", "fp32"), ("current (auto)", "auto")):
-        engine = TransformersEngine(resolved.path, weights_cache=_weights_cache(resolved.sha256),
+        engine = TransformersEngine(resolved.path, weights_cache=weights_cache_dir(resolved.sha256),
                                     device="cpu", precision=precision,
                                     transpose=precision != "fp32")
         prompt, completion, n = measure(engine, args.max_tokens)

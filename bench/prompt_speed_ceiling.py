@@ -33,9 +33,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server sets it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evokd.teacher.local.cli import _weights_cache  # noqa: E402
 from evokd.teacher.local.hf_engine import TransformersEngine  # noqa: E402
-from evokd.teacher.local.models import DEFAULT_MODEL, resolve_model  # noqa: E402
+from evokd.teacher.local.models import (  # noqa: E402
+    DEFAULT_MODEL,
+    resolve_model,
+    weights_cache_dir,
+)
 
 
 def seconds(run: Callable[[], object], repeats: int = 5) -> float:
@@ -117,7 +120,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=500, help="prompt length (rows)")
     args = parser.parse_args()
     resolved = resolve_model(args.model)
-    engine = TransformersEngine(resolved.path, weights_cache=_weights_cache(resolved.sha256),
+    engine = TransformersEngine(resolved.path, weights_cache=weights_cache_dir(resolved.sha256),
                                 device="cpu", precision="fp32", transpose=False)
     model, n = engine.model, args.tokens
     linears = [m for name, m in model.named_modules()

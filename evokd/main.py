@@ -198,17 +198,13 @@ def run_once(config: RunConfig, data: TaskData, command: Command) -> RunResult:
 def dry_run(config: RunConfig, data: TaskData) -> int:
     """Print what ``config`` would spend (no LLM call, no student, nothing written)."""
     from evokd.graph.estimate import estimate_run, estimate_table, token_counter
-    from evokd.tasks.sampler import seed_examples
 
     if config.rounds == 0:
         print("dry run: --rounds 0 (or --strategy none) calls no LLM: 0 tokens")
         return 0
     count, counted = token_counter(config)
-    spec = config.spec
-    rounds = estimate_run(config, spec, seed_examples(spec, data, config.k_shot, config.seed),
-                          data.train, count)
-    print(estimate_table(rounds, config.budget_tokens, (config.price_in, config.price_out),
-                         counted))
+    print(estimate_table(estimate_run(config, data, count), config.budget_tokens,
+                         (config.price_in, config.price_out), counted))
     return 0
 
 

@@ -106,15 +106,15 @@ def test_an_engine_without_batching_answers_one_at_a_time() -> None:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Any]:
-    from evokd.teacher.local.cli import _weights_cache
     from evokd.teacher.local.hf_engine import TransformersEngine
+    from evokd.teacher.local.models import weights_cache_dir
 
     try:
         resolved = resolve_model(MODEL)
     except ModelNotInstalledError as exc:
         pytest.fail(f"the local teacher test model is not installed: {exc}")
     loaded = TransformersEngine(Path(resolved.path), threads=2,
-                                weights_cache=_weights_cache(resolved.sha256), device="cpu",
+                                weights_cache=weights_cache_dir(resolved.sha256), device="cpu",
                                 precision="fp32")
     yield loaded
     loaded.close()

@@ -1,4 +1,5 @@
-"""Per-process run context handed to every node (never checkpointed): data, teacher, output."""
+"""Per-process run context handed to every node (never checkpointed): data, teacher, students,
+output."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from evokd.core.rundir import RunDir
 from evokd.graph.config import RunConfig
 from evokd.graph.progress import ProgressDisplay
+from evokd.graph.students import HFStudents, Students
 from evokd.student.hardware import Hardware
 from evokd.tasks.data import TaskData
 from evokd.tasks.spec import Example, TaskSpec
@@ -27,6 +29,7 @@ class RunContext:
     leak_keys: frozenset[str] = frozenset()
     progress: ProgressDisplay = field(default_factory=lambda: ProgressDisplay(enabled=False))
     hardware: Hardware = field(default_factory=Hardware)
+    students: Students = field(default_factory=HFStudents)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def require_teacher(self) -> TeacherClient:

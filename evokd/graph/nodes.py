@@ -22,37 +22,26 @@ from evokd.graph.feedback import split_feedback
 from evokd.graph.memory import round_history, round_record
 from evokd.graph.state import GeneratorJob, LabelerJob, LoopState, MetricsRow
 from evokd.graph.strategy import plan
-from evokd.graph.students import cached_student, remember
 from evokd.graph.targeting import generator_request
 from evokd.samples.records import Drop, Feedback
 from evokd.samples.rules import RuleCritic, sample_text, text_key
 from evokd.stop_reasons import BUDGET_SPENT, DONE, no_gain, rounds_done
-from evokd.student import Student, TrainSettings
 from evokd.teacher import BudgetExhausted
 
 Ctx = Runtime[RunContext]
 SAMPLE_KEYS = ("tokens", "tags", "text", "label", "entities", "stance", "intended_label", "call")
 
 
-def _settings(ctx: RunContext, steps: int, round_no: int) -> TrainSettings:
-    cfg = ctx.config
-    return TrainSettings(min_steps=steps, batch_size=cfg.batch_size,
-                         learning_rate=cfg.learning_rate, seed=cfg.seed * 1000 + round_no)
-
-
 def _train(ctx: RunContext, base: str | None, examples: Sequence[Mapping[str, Any]],
            round_no: int, steps: int) -> tuple[str, int]:
     """Train a copy of ``base`` (or a fresh backbone) and save it under work/round-N;
     returns its path and how many training texts were cut at the max length."""
-    cfg = ctx.config
-    student = (Student.load(ctx.spec, Path(base), ctx.hardware) if base
-               else Student.create(ctx.spec, cfg.student, cfg.seed, ctx.hardware))
     ctx.progress.phase(f"round {round_no}: training on {len(examples)} samples")
-    stats = student.train(examples, _settings(ctx, steps, round_no), ctx.progress.training_step)
     path = ctx.run_dir.work(f"round-{round_no}")
-    student.save(path)
-    remember(str(path), student)
-    return str(path), int(stats["truncated"])
+    cut = ctx.students.train(ctx.spec, ctx.config, ctx.hardware, base, examples, path,
+                             steps=steps, seed=ctx.config.seed * 1000 + round_no,
+                             on_step=ctx.progress.training_step)
+    return str(path), cut
 
 
 def _note_truncated(runtime: Ctx, round_no: int, counts: dict[str, int]) -> None:
@@ -66,7 +55,7 @@ def _note_truncated(runtime: Ctx, round_no: int, counts: dict[str, int]) -> None
 def _scores(ctx: RunContext, path: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Dev scores (model selection) and test scores (reporting only; None without a test
     split)."""
-    student = cached_student(ctx.spec, path, ctx.hardware)
+    student = ctx.students.cached(ctx.spec, path, ctx.hardware)
     ctx.progress.phase("evaluating on dev and test" if ctx.data.test else "evaluating on dev")
     test = student.evaluate(ctx.data.test) if ctx.data.test else None
     return student.evaluate(ctx.data.dev), test
@@ -128,7 +117,7 @@ async def evaluate(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     if not plan(ctx.config).feedback:  # the static baseline uses no feedback
         return {"feedback": {"correct": [], "wrong": []}}
-    student = cached_student(ctx.spec, state["student_path"], ctx.hardware)
+    student = ctx.students.cached(ctx.spec, state["student_path"], ctx.hardware)
     predicted = await asyncio.to_thread(student.predict, ctx.seed_set)
     return {"feedback": split_feedback(ctx.spec, ctx.seed_set, predicted)}
 
@@ -233,7 +222,7 @@ async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     batch = state.get("batch", [])
     if not batch or not plan(ctx.config).feedback:  # the static baseline uses no feedback
         return {}
-    student = cached_student(ctx.spec, state["student_path"], ctx.hardware)
+    student = ctx.students.cached(ctx.spec, state["student_path"], ctx.hardware)
     predicted = await asyncio.to_thread(student.predict, batch)
     _note_truncated(runtime, state["round"], {"batch": student.last_truncated})
     result = split_feedback(ctx.spec, batch, predicted)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.graph.state import CompiledStateGraph
 
 from evokd.core import trace
 from evokd.core.errors import UserError
@@ -20,8 +21,10 @@ from evokd.graph.build import build_graph
 from evokd.graph.config import RunConfig
 from evokd.graph.context import RunContext
 from evokd.graph.progress import ProgressDisplay
+from evokd.graph.state import LoopState
 from evokd.samples.rules import text_key
 from evokd.tasks import TaskData, load_task_data, seed_examples
+from evokd.tasks.spec import Example, TaskSpec
 from evokd.teacher import (
     ResponseCache,
     TeacherClient,
@@ -69,6 +72,19 @@ def describe_teacher(config: RunConfig) -> str:
     return f"{config.model} at {config.base_url}"
 
 
+def teacher_settings(config: RunConfig, base_url: str, model: str, api_key: str
+                     ) -> TeacherSettings:
+    """The teacher client's settings for ``config`` at ``base_url`` / ``model``."""
+    return TeacherSettings(
+        base_url=base_url, model=model, api_key=api_key,
+        max_concurrency=config.max_concurrency, structured_method=config.structured_method,
+        temperature=config.temperature, seed=config.seed,
+        budget_tokens=config.budget_tokens, timeout_s=config.timeout,
+        validation_retries=config.reply_retries,
+        rpm=config.rpm, tpm=config.tpm,
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_teacher(
     config: RunConfig, run_dir: RunDir, api_key: str
@@ -95,14 +111,7 @@ async def open_teacher(
                 raise UserError(str(exc).strip().splitlines()[0]) from None
             base_url, model, info = local.base_url, local.model_name, local.describe()
             stack.callback(record_engine_counters, local, run_dir)  # while it still runs
-        settings = TeacherSettings(
-            base_url=base_url, model=model, api_key=api_key,
-            max_concurrency=config.max_concurrency, structured_method=config.structured_method,
-            temperature=config.temperature, seed=config.seed,
-            budget_tokens=config.budget_tokens, timeout_s=config.timeout,
-            validation_retries=config.reply_retries,
-            rpm=config.rpm, tpm=config.tpm,
-        )
+        settings = teacher_settings(config, base_url, model, api_key)
         run_dir.record_info("teacher_info", {**info, **settings.public_dict()})
         cache = ResponseCache(default_cache_path()) if config.cache else None
         client = TeacherClient(settings, cache)
@@ -132,6 +141,43 @@ def run_one(config: RunConfig, *, resume: bool, show_progress: bool = True,
         raise UserError(f"{exc}; {hint}" if hint else str(exc)) from None
 
 
+def seed_set_of(config: RunConfig, data: TaskData) -> list[Example]:
+    """The run's k-shot seed set (a UserError when the draw finds none)."""
+    seed_set = seed_examples(config.spec, data, config.k_shot, config.seed)
+    if not seed_set:
+        raise UserError(f"the k-shot draw found no examples in {config.task}'s train split; "
+                        "check its labels with: python main.py task TASK")
+    return seed_set
+
+
+def leak_keys_of(spec: TaskSpec, data: TaskData) -> frozenset[str]:
+    """Keys of the dev and test texts: a generated text among them is dropped (leakage)."""
+    return frozenset(text_key(spec.example_text(ex)) for ex in data.dev + data.test)
+
+
+async def stream_run(graph: CompiledStateGraph[LoopState, RunContext, LoopState, LoopState],
+                     context: RunContext, run_input: Any) -> None:
+    """Run the compiled loop from ``run_input`` (``{}`` starts, None resumes), writing node
+    updates and custom events into the run's trace; LLM calls, which the teacher records
+    itself, go to the progress display."""
+    run_dir, progress, teacher = context.run_dir, context.progress, context.teacher
+    # node tasks at once: at least as many as LLM requests may be in flight
+    tasks: RunnableConfig = {**THREAD, "max_concurrency": max(64, context.config.max_concurrency)}
+    async for part in graph.astream(
+        run_input, tasks, context=context, stream_mode=["updates", "custom"], durability="sync",
+    ):
+        # several stream modes: each part is a (mode, chunk) pair
+        mode, chunk = cast(tuple[str, dict[str, Any]], part)
+        if mode == "custom":
+            if trace.kind(chunk) != trace.LLM_CALL:  # the teacher recorded those
+                run_dir.append_trace(chunk)
+            elif teacher is not None:
+                progress.llm_event(chunk, teacher.in_flight)
+            continue
+        for node, update in chunk.items():
+            run_dir.append_trace(trace.node_update(node, update))
+
+
 async def run_loop(
     config: RunConfig, *, resume: bool = False, api_key: str = "", show_progress: bool = True,
     data: TaskData | None = None,
@@ -140,14 +186,11 @@ async def run_loop(
     loaded it already); returns the metrics per round."""
     spec = config.spec
     data = data if data is not None else load_task_data(spec)
-    seed_set = seed_examples(spec, data, config.k_shot, config.seed)
-    if not seed_set:
-        raise UserError(f"the k-shot draw found no examples in {config.task}'s train split; "
-                        "check its labels with: python main.py task TASK")
+    seed_set = seed_set_of(config, data)
     hardware = config.hardware()
     run_dir = prepare_run_dir(config, resume)
     run_dir.record_info("hardware", hardware.describe())
-    leak_keys = frozenset(text_key(spec.example_text(ex)) for ex in data.dev + data.test)
+    leak_keys = leak_keys_of(spec, data)
     compiled = build_graph()
     with ProgressDisplay(enabled=show_progress) as progress:
         about = hardware.describe()
@@ -172,23 +215,7 @@ async def run_loop(
                 if resume and teacher is not None:  # tokens so far include earlier processes'
                     teacher.ledger.carry_over(*run_dir.traced_usage())
                 run_dir.append_trace(trace.run_start(resume, config.task))
-                # node tasks at once: at least as many as LLM requests may be in flight
-                tasks: RunnableConfig = {**THREAD,
-                                         "max_concurrency": max(64, config.max_concurrency)}
-                async for part in graph.astream(
-                    None if resume and snapshot.values else {}, tasks,
-                    context=context, stream_mode=["updates", "custom"], durability="sync",
-                ):
-                    # several stream modes: each part is a (mode, chunk) pair
-                    mode, chunk = cast(tuple[str, dict[str, Any]], part)
-                    if mode == "custom":
-                        if trace.kind(chunk) != trace.LLM_CALL:  # the teacher recorded those
-                            run_dir.append_trace(chunk)
-                        elif teacher is not None:
-                            progress.llm_event(chunk, teacher.in_flight)
-                        continue
-                    for node, update in chunk.items():
-                        run_dir.append_trace(trace.node_update(node, update))
+                await stream_run(graph, context, None if resume and snapshot.values else {})
             final = (await graph.aget_state(THREAD)).values
     tokens = teacher.ledger.total_tokens if teacher is not None else 0
     from evokd.inspection.report import report_after_run  # matplotlib loads only here

@@ -23,9 +23,10 @@ import asyncio
 import time
 import zlib
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
+from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
@@ -38,9 +39,6 @@ from evokd.teacher.events import Emit, attempt_event, emit_event, failure_event
 from evokd.teacher.ledger import TokenLedger
 from evokd.teacher.pacing import Pacer
 from evokd.teacher.settings import TeacherSettings
-from evokd.teacher.transport import (
-    json_schema_of as _json_schema,  # also imported by graph.estimate
-)
 from evokd.teacher.validation import InvalidReply, Reply, validate
 
 T = TypeVar("T", bound=BaseModel)
@@ -210,7 +208,7 @@ class TeacherClient:
             "method": s.structured_method,
             "call_key": call_key,
         }
-        key = cache_key(s.model, convo, params, _json_schema(schema))
+        key = cache_key(s.model, convo, params, transport.json_schema_of(schema))
         need = self.budget.reservation(convo)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.budget.check(need)  # the same decision a server call would get
@@ -220,13 +218,12 @@ class TeacherClient:
             return Reply(
                 hit.raw_text, hit.prompt_tokens, hit.completion_tokens, hit.finish_reason, True, 0.0
             )
-        semaphore, models = self._resources()
+        semaphore = self._semaphore_now()
         kwargs = {**transport.structured_kwargs(schema, s.structured_method), "temperature": temp}
         if cap != s.max_tokens:
             kwargs["max_tokens"] = cap
         if seed is not None:
             kwargs["seed"] = seed
-        lc_messages = transport.to_langchain(convo)
         async with semaphore:
             if self.pacer.active:
                 await self.pacer.acquire(need)
@@ -235,8 +232,7 @@ class TeacherClient:
                 self.in_flight += 1
                 started = time.perf_counter()
                 try:
-                    with models.model() as llm:
-                        message = await llm.ainvoke(lc_messages, **kwargs)
+                    message = await self.complete(role, convo, schema, kwargs)
                 except (openai.LengthFinishReasonError,
                         openai.ContentFilterFinishReasonError) as exc:
                     message = replies.from_completion(exc)  # the SDK refused a cut-off reply
@@ -261,12 +257,25 @@ class TeacherClient:
         self.ledger.record(role, round_no, prompt_tokens, completion_tokens, cached=False)
         return Reply(raw, prompt_tokens, completion_tokens, finish, False, latency)
 
-    def _resources(self) -> tuple[asyncio.Semaphore, transport.ModelPool]:
-        """Semaphore and chat models bound to the running loop (recreated if the loop
-        changed)."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._semaphore is None or self._models is None:
+    async def complete(
+        self, role: str, convo: list[dict[str, str]], schema: type[BaseModel],
+        kwargs: dict[str, Any],
+    ) -> BaseMessage:
+        """Send one chat request (``convo`` with the request arguments ``kwargs``: structured
+        output for ``schema``, temperature, seed, max_tokens) and return the reply message.
+        The only place a request leaves the process; a subclass may answer otherwise (the dry
+        run's recording teacher)."""
+        if self._models is None:  # dropped by _semaphore_now when the loop changed
             self._models = transport.ModelPool(self.settings)
+        with self._models.model() as llm:
+            return await llm.ainvoke(transport.to_langchain(convo), **kwargs)
+
+    def _semaphore_now(self) -> asyncio.Semaphore:
+        """The semaphore of the running loop (it and the model pool are recreated, the pool
+        when first needed, if the loop changed)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._semaphore is None:
+            self._models = None
             self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
             self._loop = loop
-        return self._semaphore, self._models
+        return self._semaphore

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,13 @@ from evokd.core.cli import EXIT_USAGE, UsageParser, port, positive
 from evokd.core.errors import UserError
 from evokd.teacher.local.engine_loader import ENGINES
 from evokd.teacher.local.engines import DEFAULT_CONTEXT, PRECISIONS
-from evokd.teacher.local.models import DEFAULT_MODEL, MODELS, ModelError, cache_dir, resolve_model
+from evokd.teacher.local.models import (
+    DEFAULT_MODEL,
+    MODELS,
+    ModelError,
+    resolve_model,
+    weights_cache_dir,
+)
 
 log = logging.getLogger("evokd.teacher.local")
 
@@ -60,14 +65,6 @@ def build_parser(prog: str = "python -m teacher.local serve") -> UsageParser:
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--verbose", action="store_true", help="debug logging and tracebacks")
     return parser
-
-
-def _weights_cache(sha256: str) -> Path:
-    try:
-        version = metadata.version("transformers")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return cache_dir() / "dequantized" / f"{sha256[:16]}-transformers-{version}"
 
 
 def _write_ready(path: Path, data: dict[str, Any]) -> None:
@@ -140,7 +137,7 @@ def serve_main(argv: list[str] | None = None, prog: str = "python -m teacher.loc
 
     try:
         engine = load_engine(args.engine, resolved.path, args.threads, args.context,
-                             None if args.no_weights_cache else _weights_cache(resolved.sha256),
+                             None if args.no_weights_cache else weights_cache_dir(resolved.sha256),
                              args.device, args.precision)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
@@ -110,6 +111,16 @@ def cache_dir() -> Path:
     root = os.environ.get("EVOKD_CACHE_DIR")
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "evokd"
     return base / "models"
+
+
+def weights_cache_dir(sha256: str) -> Path:
+    """Where the transformers engine keeps the dequantised weights (and the tokenizer) of the
+    model whose file has this ``sha256``, for this transformers version."""
+    try:
+        version = metadata.version("transformers")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return cache_dir() / "dequantized" / f"{sha256[:16]}-transformers-{version}"
 
 
 def sha256_file(path: Path) -> str:
