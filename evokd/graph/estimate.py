@@ -43,7 +43,7 @@ from evokd.graph.run import THREAD, leak_keys_of, seed_set_of, stream_run, teach
 from evokd.graph.stand_in_student import StandInStudents
 from evokd.stop_reasons import BUDGET_SPENT
 from evokd.tasks.data import TaskData
-from evokd.teacher.ledger import TokenLedger
+from evokd.teacher.ledger import TokenCounts, TokenLedger
 
 CHARS_PER_TOKEN = 4
 
@@ -54,18 +54,11 @@ def approx_tokens(text: str) -> int:
 
 
 @dataclass
-class RoundEstimate:
+class RoundEstimate(TokenCounts):
     """Calls (per role) and tokens of one round."""
 
-    round: int
+    round: int = 0
     calls: dict[str, int] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        """Prompt plus completion tokens."""
-        return self.prompt_tokens + self.completion_tokens
 
 
 @dataclass
@@ -82,7 +75,7 @@ def per_round(events: Sequence[Mapping[str, Any]]) -> list[RoundEstimate]:
     for event in events:
         if event.get("event") != "llm_call":
             continue
-        row = rounds.setdefault(event["round"], RoundEstimate(event["round"]))
+        row = rounds.setdefault(event["round"], RoundEstimate(round=event["round"]))
         row.calls[event["role"]] = row.calls.get(event["role"], 0) + 1
         row.prompt_tokens += event["prompt_tokens"]
         row.completion_tokens += event["completion_tokens"]
