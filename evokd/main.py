@@ -25,12 +25,12 @@ from typing import Any
 
 from evokd.cli import EXIT_USAGE, UsageParser
 from evokd.graph.config import LOCAL_PRESET, Command, RunConfig, role_switches
-from evokd.graph.rundir import RunDir
+from evokd.graph.resume import DEFAULT_OPENAI_MODEL, OPENAI_URL, resumed_config, resumed_endpoint
+from evokd.graph.rundir import RunDir, full_disk_is_user_error
 from evokd.settings import add_flags, given
 from evokd.tasks import UserError, builtin_names, load_task_data, resolve_data_dir, resolve_task
 from evokd.tasks.registry import is_task_file
 
-DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 # name -> (module, function taking argv and returning an exit code)
 SUBCOMMANDS = {
     "serve-teacher": ("evokd.teacher.local", "serve_main"),
@@ -97,22 +97,39 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "teacher": kind,
         "run_dir": flags.get("run_dir") or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         "base_url": flags.get("base_url") or os.environ.get("OPENAI_BASE_URL") or (
-            "https://api.openai.com/v1" if remote else ""),
+            OPENAI_URL if remote else ""),
         "model": flags.get("model") or os.environ.get("EVOKD_MODEL") or (
             DEFAULT_OPENAI_MODEL if remote else ""),
     })
 
 
 def resume_config(args: argparse.Namespace) -> RunConfig:
-    """The stored config of the run in ``--resume DIR`` (a different --task is an error)."""
-    config = RunConfig.from_file(Path(args.resume) / "config.json")
-    asked = getattr(args, "task", None)
+    """The stored config of the run in ``--resume DIR``, working in DIR, with the flags given
+    now applied (endpoint, model, rounds, pacing, ...) or refused by name (a different --task,
+    --seed, --student, ...); the checkpoints are checked to hold plain data first."""
+    from evokd.graph.checkpoints import verify_checkpoints
+
+    run_dir = Path(args.resume)
+    config = RunConfig.from_file(run_dir / "config.json")
+    flags = given(args, RunConfig)
+    asked = flags.get("task")
     if asked and is_task_file(asked):
-        asked = resolve_task(asked, resolve_data_dir(getattr(args, "data_dir", None))).name
+        asked = resolve_task(asked, resolve_data_dir(flags.get("data_dir"))).name
     if asked and asked != config.task:
         raise UserError(f"{args.resume} is a run of task {config.task!r}, not {asked!r}; "
                         f"resume it without --task, or start a {asked} run with another "
                         "--run-dir")
+    if "run_dir" in flags and Path(flags["run_dir"]).resolve() != run_dir.resolve():
+        raise UserError(f"--run-dir {flags['run_dir']} with --resume {args.resume}: a resumed "
+                        "run stays in its folder; give one of the two")
+    if "data_dir" in flags and (resolve_data_dir(flags["data_dir"]).resolve()
+                                == Path(config.data_dir).resolve()):
+        del flags["data_dir"]
+    config = resumed_config(config, flags, run_dir, given(args, role_switches()))
+    verify_checkpoints(RunDir(run_dir).checkpoints)
+    config, notice = resumed_endpoint(config, flags)
+    if notice:
+        print(f"evokd: {notice}", file=sys.stderr)
     return config
 
 
@@ -166,19 +183,22 @@ def prepare(args: argparse.Namespace) -> tuple[RunConfig, Any]:
 
 
 def run_once(args: argparse.Namespace, config: RunConfig, data: Any) -> Any:
-    """Run (or resume) one loop for ``config``; returns its RunResult."""
-    _quiet_libraries()
-    from evokd.graph.run import run_loop
-    from evokd.teacher import TeacherUnavailable
+    """Run (or resume) one loop for ``config`` while holding its folder's lock; returns its
+    RunResult."""
+    run_dir = RunDir(Path(config.run_dir))
+    hint = f"python main.py --resume {config.run_dir}"
+    with run_dir.lock(), full_disk_is_user_error(hint):
+        _quiet_libraries()
+        from evokd.graph.run import run_loop
+        from evokd.teacher import TeacherUnavailable
 
-    try:
-        return asyncio.run(run_loop(
-            config, resume=bool(args.resume), api_key=os.environ.get("OPENAI_API_KEY", "")
-            or "unused", show_progress=not args.quiet, data=data,
-        ))
-    except TeacherUnavailable as exc:
-        raise UserError(f"{exc}; resume later with: python main.py --resume {config.run_dir}"
-                        ) from None
+        try:
+            return asyncio.run(run_loop(
+                config, resume=bool(args.resume), api_key=os.environ.get("OPENAI_API_KEY", "")
+                or "unused", show_progress=not args.quiet, data=data,
+            ))
+        except TeacherUnavailable as exc:
+            raise UserError(f"{exc}; resume later with: {hint}") from None
 
 
 def dry_run(config: RunConfig, data: Any) -> int:

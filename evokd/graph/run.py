@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
 from evokd.graph.build import build_graph
+from evokd.graph.checkpoints import open_checkpointer
 from evokd.graph.config import RunConfig
 from evokd.graph.context import RunContext
 from evokd.graph.progress import ProgressDisplay
@@ -46,7 +45,7 @@ def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
                             "takes the --run-dir of an earlier run")
         return run_dir
     run_dir.refuse_existing_run()
-    run_dir.path.mkdir(parents=True, exist_ok=True)
+    run_dir.create()
     run_dir.write_text(run_dir.config, config.to_json())
     return run_dir
 
@@ -80,6 +79,7 @@ async def open_teacher(
         return
     async with contextlib.AsyncExitStack() as stack:
         base_url, model, info = config.base_url, config.model, {"kind": "openai"}
+        endpoint = ""  # the cache tells endpoints apart by their URL
         if config.teacher == "local":
             from evokd.teacher.local import (
                 DEFAULT_MODEL,
@@ -95,6 +95,7 @@ async def open_teacher(
             except (ModelError, LocalTeacherError) as exc:
                 raise UserError(str(exc).strip().splitlines()[0]) from None
             base_url, model, info = local.base_url, local.model_name, local.describe()
+            endpoint = f"embedded:{model}"  # its port changes from process to process
             stack.callback(record_engine_counters, local, run_dir)  # while it still runs
         settings = TeacherSettings(
             base_url=base_url, model=model, api_key=api_key,
@@ -102,7 +103,7 @@ async def open_teacher(
             temperature=config.temperature, seed=config.seed,
             budget_tokens=config.budget_tokens, timeout_s=config.timeout,
             validation_retries=config.reply_retries,
-            rpm=config.rpm, tpm=config.tpm,
+            rpm=config.rpm, tpm=config.tpm, endpoint=endpoint,
         )
         record_info(run_dir, "teacher_info", {**info, **settings.public_dict()})
         cache = ResponseCache(default_cache_path()) if config.cache else None
@@ -158,7 +159,7 @@ async def run_loop(
                      f"length {about['max_length']}")
         async with (
             open_teacher(config, run_dir, api_key) as teacher,
-            AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints)) as saver,
+            open_checkpointer(run_dir.checkpoints) as saver,
         ):
             graph = compiled.compile(checkpointer=saver)
             run_dir.write_text(run_dir.graph, graph.get_graph().draw_mermaid())

@@ -1,12 +1,19 @@
-"""The run directory: config.json, trace.jsonl, synthetic.jsonl, metrics.jsonl, student/ ..."""
+"""The run directory: config.json, trace.jsonl, synthetic.jsonl, metrics.jsonl, student/ ...
+
+The folder is created 0700 and the files written here 0600: they hold the task's texts and the
+LLM's replies. One process at a time works in it (``RunDir.lock``)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,33 @@ class RunDir:
     metrics = property(lambda self: self.path / "metrics.jsonl")
     student = property(lambda self: self.path / "student")
 
+    lock_file = property(lambda self: self.path / ".lock")
+
+    def create(self) -> None:
+        """Create the folder (0700: its files hold texts) if it is not there yet."""
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's exclusive lock (``flock`` on ``.lock``, which holds the PID); a
+        second process gets a UserError naming the holder. The kernel drops the lock when its
+        process ends, however it ends, so a killed run leaves nothing that blocks."""
+        self.create()
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+                raise UserError(
+                    f"{self.path} is in use by another evokd process (PID {holder}); wait for "
+                    "it to end (or stop it), or give another --run-dir") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def refuse_existing_run(self) -> None:
         """Raise a UserError when the folder already holds a run (a new run must not mix in)."""
         if self.checkpoints.exists():
@@ -45,7 +79,9 @@ class RunDir:
         """Write ``text`` atomically (temp file + rename)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                  encoding="utf-8") as handle:
+            handle.write(text)
         os.replace(tmp, path)
 
     def write_jsonl(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -67,7 +103,8 @@ class RunDir:
                     handle.seek(-1, os.SEEK_END)
                     if handle.read(1) != b"\n":
                         line = "\n" + line
-        with self.trace.open("a", encoding="utf-8") as handle:
+        with open(os.open(self.trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a",
+                  encoding="utf-8") as handle:
             handle.write(line)
 
     def traced_tokens(self) -> int:
@@ -104,3 +141,35 @@ class RunDir:
             os.replace(self.student, old)
         os.replace(staging, self.student)
         shutil.rmtree(old, ignore_errors=True)
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def full_disk(exc: BaseException) -> str | None:
+    """What could not be written, when ``exc`` (or an exception it was raised from) says the
+    disk or quota is full; else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FULL:
+            return str(current.filename or "a file")
+        if isinstance(current, sqlite3.OperationalError) and "full" in str(current):
+            return "the checkpoint database"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextlib.contextmanager
+def full_disk_is_user_error(resume_hint: str) -> Iterator[None]:
+    """Turn a full disk into one line (a UserError) that says what failed and how to go on;
+    what the run saved so far stays consistent and resumable."""
+    try:
+        yield
+    except Exception as exc:
+        what = full_disk(exc)
+        if what is None:
+            raise
+        raise UserError(f"no space left on the device while writing {what}; free some space, "
+                        f"then continue the run with: {resume_hint}") from None

@@ -16,8 +16,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evokd.graph.checkpoints import verify_checkpoints
 from evokd.graph.config import RunConfig
+from evokd.graph.resume import resumed_config
 from evokd.graph.run import RunResult, run_loop
+from evokd.graph.rundir import RunDir, full_disk_is_user_error
 from evokd.tasks import UserError
 
 SUMMARY_NAME = "summary.json"
@@ -78,19 +81,36 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     return [f"test F1 over {n} seeds: {fmt('test_f1')}"]
 
 
+def resumed_seed(config: RunConfig) -> RunConfig:
+    """The stored config of a seed's stopped run, with what this command changes applied (or
+    refused by name, see graph/resume.py); its checkpoints are checked first."""
+    run_dir = Path(config.run_dir)
+    stored = RunConfig.from_file(run_dir / "config.json")
+    changes = {f.name: getattr(config, f.name) for f in dataclasses.fields(RunConfig)
+               if getattr(config, f.name) != getattr(stored, f.name)}
+    if Path(changes.get("data_dir", stored.data_dir)).resolve() == Path(stored.data_dir).resolve():
+        changes.pop("data_dir", None)
+    resumed = resumed_config(stored, changes, run_dir,
+                             {name: True for name in config.roles if not stored.role_on(name)}
+                             | {name: False for name in stored.roles if not config.role_on(name)})
+    verify_checkpoints(RunDir(run_dir).checkpoints)
+    return resumed
+
+
 def _run_one(config: RunConfig, api_key: str, show_progress: bool) -> RunResult:
     from evokd.teacher import TeacherUnavailable
 
-    run_dir = Path(config.run_dir)
-    resume = (run_dir / "checkpoints.sqlite").exists()
-    if resume:
-        config = RunConfig.from_file(run_dir / "config.json")
-    try:
-        return asyncio.run(run_loop(config, resume=resume, api_key=api_key,
-                                    show_progress=show_progress))
-    except TeacherUnavailable as exc:
-        raise UserError(f"{exc}; seed {config.seed} stopped; rerun the same command to resume"
-                        ) from None
+    run_dir = RunDir(Path(config.run_dir))
+    with run_dir.lock(), full_disk_is_user_error("the same command again"):
+        resume = run_dir.checkpoints.exists()
+        if resume:
+            config = resumed_seed(config)
+        try:
+            return asyncio.run(run_loop(config, resume=resume, api_key=api_key,
+                                        show_progress=show_progress))
+        except TeacherUnavailable as exc:
+            raise UserError(f"{exc}; seed {config.seed} stopped; rerun the same command to "
+                            "resume") from None
 
 
 def run_seeds(
