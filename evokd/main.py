@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evokd.cli import EXIT_USAGE, UsageParser
+from evokd.cli import EXIT_USAGE, UsageParser, visible
 from evokd.graph.config import LOCAL_PRESET, Command, RunConfig, role_switches
 from evokd.graph.resume import DEFAULT_OPENAI_MODEL, OPENAI_URL, resumed_config, resumed_endpoint
 from evokd.graph.rundir import RunDir, full_disk_is_user_error
@@ -129,7 +129,7 @@ def resume_config(args: argparse.Namespace) -> RunConfig:
     verify_checkpoints(RunDir(run_dir).checkpoints)
     config, notice = resumed_endpoint(config, flags)
     if notice:
-        print(f"evokd: {notice}", file=sys.stderr)
+        print(f"evokd: {visible(notice)}", file=sys.stderr)
     return config
 
 
@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_seeds(args, config)
         result = run_once(args, config, data)
     except UserError as exc:
-        print(f"evokd: error: {exc}", file=sys.stderr)
+        print(f"evokd: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\nevokd: interrupted; continue with: python main.py --resume {run_dir}",

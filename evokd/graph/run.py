@@ -37,12 +37,16 @@ class RunResult:
 
 
 def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
-    """Create (or reopen, on resume) the run directory and write config.json."""
+    """Create (or reopen, on resume) the run directory and write config.json (on resume: the
+    settings as this process runs them, e.g. a new endpoint or folder)."""
     run_dir = RunDir(Path(config.run_dir))
     if resume:
         if not run_dir.config.exists():
             raise UserError(f"{run_dir.path} is not a run directory (no config.json); --resume "
                             "takes the --run-dir of an earlier run")
+        stored = json.loads(run_dir.config.read_text(encoding="utf-8"))
+        stored.update(json.loads(config.to_json()))
+        run_dir.write_text(run_dir.config, json.dumps(stored, indent=2, sort_keys=True) + "\n")
         return run_dir
     run_dir.refuse_existing_run()
     run_dir.create()

@@ -79,8 +79,8 @@ class RunDir:
         """Write ``text`` atomically (temp file + rename)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
-                  encoding="utf-8") as handle:
+        with _naming(path), open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                                 "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
 
@@ -103,8 +103,9 @@ class RunDir:
                     handle.seek(-1, os.SEEK_END)
                     if handle.read(1) != b"\n":
                         line = "\n" + line
-        with open(os.open(self.trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a",
-                  encoding="utf-8") as handle:
+        with _naming(self.trace), open(
+                os.open(self.trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a",
+                encoding="utf-8") as handle:
             handle.write(line)
 
     def traced_tokens(self) -> int:
@@ -144,6 +145,17 @@ class RunDir:
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Name ``path`` in an OSError raised without a file name (a failed write or close)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def full_disk(exc: BaseException) -> str | None:
