@@ -46,14 +46,26 @@ def open_data(path: Path, hint: str = "", newline: str | None = None) -> IO[str]
 def read_lines(path: Path, hint: str = "") -> Iterator[str]:
     """The lines of a UTF-8 text file, one at a time, without their line break (a clear
     UserError if it is missing, too large or not UTF-8)."""
-    number = 0
     with open_data(path, hint) as handle:
         try:
-            for number, line in enumerate(handle, start=1):  # noqa: B007 - used below
+            for line in handle:
                 yield line[:-1] if line.endswith("\n") else line
         except UnicodeDecodeError:
-            raise UserError(f"{path}:{number + 1}: not UTF-8 text; convert it to UTF-8"
-                            ) from None
+            raise not_utf8(path) from None
+
+
+def not_utf8(path: Path) -> UserError:
+    """The error for a file that is not UTF-8, naming the offset of its first bad byte."""
+    offset = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                offset += exc.start
+                break
+            offset += len(raw)
+    return UserError(f"{path}: not UTF-8 text (byte {offset}); convert it to UTF-8")
 
 
 def check_tag(tag: str, labels: tuple[str, ...], where: str,
@@ -194,8 +206,7 @@ def read_csv(path: Path, spec: TaskSpec, hint: str = "",
             raise UserError(f"{path}:{reader.line_num + 1}: unreadable CSV ({exc}); fields may "
                             f"hold up to {CSV_FIELD_LIMIT // 2**20} MiB") from None
         except UnicodeDecodeError:
-            raise UserError(f"{path}:{reader.line_num + 1}: not UTF-8 text; convert it to UTF-8"
-                            ) from None
+            raise not_utf8(path) from None
 
 
 def _csv_examples(reader: csv.DictReader[str], path: Path, spec: TaskSpec,
