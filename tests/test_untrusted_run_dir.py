@@ -169,3 +169,56 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_space(
     (run_dir / "trace.jsonl").unlink()  # space again
     assert main.main(["--resume", str(run_dir), "--quiet"]) == 0, capsys.readouterr().err
     assert metric_rounds(run_dir) == list(range(ROUNDS + 1))
+
+
+def test_a_rerun_of_seeds_applies_or_refuses_what_changed(
+    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, monkeypatch, capsys
+) -> None:
+    server = fake_openai(reply)
+    run_dir = tmp_path / "seeds"
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    command = [*loop_args(server.base_url, run_dir, tiny_backbone, tiny_data), "--seeds", "1"]
+    assert main.main(command) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main.main([*command, "--k-shot", "2"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "--k-shot cannot change when a run resumes" in line and "seed-1" in line
+    assert main.main([*command, "--timeout", "7"]) == 0, capsys.readouterr().err
+    stored = json.loads((run_dir / "seed-1" / "config.json").read_text())
+    assert stored["timeout"] == 7.0 and stored["k_shot"] == 1
+
+
+def test_a_full_disk_is_recognised_through_sqlite_and_wrapped_errors() -> None:
+    from evokd.graph.rundir import full_disk
+
+    assert full_disk(sqlite3.OperationalError("database or disk is full")) == (
+        "the checkpoint database")
+    try:
+        try:
+            raise OSError(28, "No space left on device", "student/model.safetensors")
+        except OSError as exc:
+            raise RuntimeError("saving failed") from exc
+    except RuntimeError as wrapped:
+        assert full_disk(wrapped) == "student/model.safetensors"
+    assert full_disk(OSError(13, "Permission denied", "x")) is None
+    assert full_disk(ValueError("full of surprises")) is None
+
+
+def test_the_checkpoint_serializer_reads_plain_data_and_send_only() -> None:
+    from langgraph.types import Send
+
+    from evokd.graph.checkpoints import PlainDataSerializer, UnsafeCheckpoint
+
+    serde = PlainDataSerializer()
+    state = {"round": 2, "pool": [{"text": "Oslo", "tags": ["B-LOC"]}], "f1": 0.5,
+             "fan_out": [Send("labeler", {"text": "Oslo"})]}
+    assert serde.loads_typed(serde.dumps_typed(state)) == state
+    call = ormsgpack.Ext(0, ormsgpack.packb(("os", "system", "true")))
+    hidden = ormsgpack.Ext(1, ormsgpack.packb(("langgraph.types", "Send", ("labeler", call))))
+    for kind, payload in (("msgpack", ormsgpack.packb({"a": call})),
+                          ("msgpack", ormsgpack.packb([hidden])),
+                          ("msgpack", ormsgpack.packb(ormsgpack.Ext(6, b"\x00"))),
+                          ("json", b'{"lc": 2, "type": "constructor", "id": ["os", "system"]}'),
+                          ("pickle", b"cos\nsystem\n.")):
+        with pytest.raises(UnsafeCheckpoint):
+            serde.loads_typed((kind, payload))

@@ -72,11 +72,8 @@ class PlainDataSerializer(JsonPlusSerializer):
                          allowed_msgpack_modules=tuple(STATE_TYPES))
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
-        kind, payload = data
-        if kind not in PLAIN_KINDS:
-            raise UnsafeCheckpoint(f"a payload of kind {kind!r}")
-        if kind == "msgpack" and (foreign := foreign_type(payload)) is not None:
-            raise UnsafeCheckpoint(foreign)
+        if (what := refused_payload(*data)) is not None:
+            raise UnsafeCheckpoint(what)
         return super().loads_typed(data)
 
 
@@ -86,29 +83,33 @@ def _refusal(path: Path, what: str) -> UnsafeCheckpoint:
         "ran. Resume only run directories you trust, or start a new run with another --run-dir")
 
 
+def refused_payload(kind: str, payload: bytes | None) -> str | None:
+    """What makes one stored value more than plain data, or None when it is plain data."""
+    if kind not in PLAIN_KINDS:
+        return f"a payload of kind {kind!r}"
+    return foreign_type(payload or b"") if kind == "msgpack" else None
+
+
 def verify_checkpoints(path: Path) -> None:
-    """Read every checkpoint and pending write in ``path`` as plain data; raise
-    UnsafeCheckpoint (a UserError) naming the first foreign type found."""
+    """Check every checkpoint and pending write in ``path`` (one at a time, rebuilding
+    nothing); raise UnsafeCheckpoint (a UserError) naming the first foreign type found."""
     if not path.exists():
         return
-    serde = PlainDataSerializer()
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(path)) as db:
             tables = {name for (name,) in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not {"checkpoints", "writes"} <= tables:  # created, never written
                 return
-            rows = [*db.execute("SELECT type, checkpoint FROM checkpoints"),
-                    *db.execute("SELECT type, value FROM writes")]
+            for query in ("SELECT type, checkpoint FROM checkpoints",
+                          "SELECT type, value FROM writes"):
+                for kind, payload in db.execute(query):
+                    if (what := refused_payload(kind, payload)) is not None:
+                        raise _refusal(path, what)
     except sqlite3.DatabaseError as exc:
         raise UserError(f"{path}: not a readable checkpoint file ({exc}); resume only run "
                         "directories evokd wrote, or start a new run with another --run-dir"
                         ) from None
-    for kind, payload in rows:
-        try:
-            serde.loads_typed((kind, payload if payload is not None else b""))
-        except UnsafeCheckpoint as exc:
-            raise _refusal(path, str(exc)) from None
 
 
 @contextlib.asynccontextmanager
