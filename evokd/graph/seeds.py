@@ -124,6 +124,7 @@ def run_seeds(
     """Run ``config`` once per seed (``per_run`` prints each result), write summary.json and
     compare.html (every seed on one report), print mean ± std; returns exit code 0."""
     results: list[tuple[int, RunResult]] = []
+    RunDir(Path(config.run_dir)).create()  # 0700: compare.html holds the seeds' samples
     for seed in seeds:
         one = seed_config(config, seed)
         print(f"== seed {seed}: {one.run_dir}", flush=True)
