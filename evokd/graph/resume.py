@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from evokd.graph.config import RunConfig
-from evokd.settings import flag_name
 from evokd.tasks.errors import UserError
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -31,9 +30,12 @@ RESUMABLE = frozenset({
 _NOT_COMPARED = frozenset({"run_dir", "task", "task_spec", "roles"})
 
 
-def _flag(name: str) -> str:
-    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    return flag_name(fields[name]) if name in fields else f"--{name.replace('_', '-')}"
+def _flag(name: str, value: Any) -> str:
+    """The flag that sets ``name`` to ``value`` (a switch by the way it was turned)."""
+    kebab = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{kebab}" if value else f"--no-{kebab}"
+    return f"--{kebab}"
 
 
 def resumed_config(stored: RunConfig, changes: Mapping[str, Any], run_dir: Path,
@@ -43,10 +45,10 @@ def resumed_config(stored: RunConfig, changes: Mapping[str, Any], run_dir: Path,
     ``changes``: settings given now (field name -> value); ``switches``: optional roles
     given now (name -> on). Raises a UserError naming every flag that would change a setting
     a run cannot change midway."""
-    refused = [_flag(name) for name, value in changes.items()
+    refused = [_flag(name, value) for name, value in changes.items()
                if name not in RESUMABLE and name not in _NOT_COMPARED
                and getattr(stored, name, value) != value]
-    refused += [f"--{name.replace('_', '-')}" for name, on in (switches or {}).items()
+    refused += [_flag(name, bool(on)) for name, on in (switches or {}).items()
                 if stored.role_on(name) != bool(on)]
     if refused:
         raise UserError(
