@@ -6,7 +6,7 @@ passes an ``unknown`` counter (``main.py task`` does, to list them all as warnin
 tags of undeclared types become ``O`` and classification examples with them are left out.
 
 Files are streamed line by line (never read whole), and a file over ``MAX_DATA_BYTES`` is
-refused before it is read: every example of a split is held in memory, at about three times
+refused before it is read: every example of a split is held in memory, at 2.5 to 3 times
 its size in the file.
 """
 
