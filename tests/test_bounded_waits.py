@@ -29,7 +29,7 @@ async def test_a_trickling_reply_is_cut_at_the_timeout(fake_openai, teacher_sett
     elapsed = time.perf_counter() - started
     await client.aclose()
     assert server.calls == 2  # the first attempt and the SDK's one retry, each cut at 1 s
-    assert elapsed < 5.0, elapsed
+    assert elapsed < 8.0, elapsed  # one attempt alone would take 17 s
     assert client.in_flight == 0  # its concurrency slot is free again
 
 
