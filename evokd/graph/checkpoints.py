@@ -43,11 +43,11 @@ def foreign_type(payload: bytes) -> str | None:
     anything, nested extensions included), or None when it is plain data."""
     found: list[str] = []
 
-    def inspect(code: int, data: bytes) -> None:
+    def check(code: int, data: bytes) -> None:
         if code not in _CONSTRUCTORS and code != _DELTA_SNAPSHOT:
             found.append(f"a msgpack extension of kind {code}")
             raise ValueError(found[-1])
-        value = ormsgpack.unpackb(data, ext_hook=inspect, option=ormsgpack.OPT_NON_STR_KEYS)
+        value = ormsgpack.unpackb(data, ext_hook=check, option=ormsgpack.OPT_NON_STR_KEYS)
         if code == _DELTA_SNAPSHOT:
             return None
         named = tuple(value[:2]) if isinstance(value, (list, tuple)) and len(value) >= 3 else ()
@@ -57,7 +57,7 @@ def foreign_type(payload: bytes) -> str | None:
         return None
 
     try:
-        ormsgpack.unpackb(payload, ext_hook=inspect, option=ormsgpack.OPT_NON_STR_KEYS)
+        ormsgpack.unpackb(payload, ext_hook=check, option=ormsgpack.OPT_NON_STR_KEYS)
     except (ValueError, TypeError, ormsgpack.MsgpackDecodeError):
         return found[0] if found else "an unreadable value"
     return None
