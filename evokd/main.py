@@ -20,13 +20,15 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evokd.core.cli import EXIT_USAGE, UsageParser
+from evokd.core.cli import EXIT_USAGE, UsageParser, visible
 from evokd.core.errors import UserError
-from evokd.core.rundir import RunDir, best_row
+from evokd.core.rundir import RunDir, best_row, full_disk_is_user_error
 from evokd.core.settings import add_flags, given
 from evokd.graph.config import LOCAL_PRESET, Command, RunConfig, role_switches
+from evokd.graph.resume import DEFAULT_OPENAI_MODEL, OPENAI_URL, resumed_config, resumed_endpoint
 from evokd.graph.strategy import strategy
 from evokd.stop_reasons import DONE
 from evokd.tasks import TaskData, builtin_names, load_task_data, resolve_data_dir, resolve_task
@@ -35,7 +37,6 @@ from evokd.tasks.registry import is_task_file
 if TYPE_CHECKING:
     from evokd.graph.run import RunResult
 
-DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 # name -> (module, function taking argv and returning an exit code)
 SUBCOMMANDS = {
     "serve-teacher": ("evokd.teacher.local", "serve_main"),
@@ -115,22 +116,41 @@ def config_from_settings(settings: Mapping[str, Any]) -> RunConfig:
         "teacher": kind,
         "run_dir": flags.get("run_dir") or f"runs/{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         "base_url": flags.get("base_url") or os.environ.get("OPENAI_BASE_URL") or (
-            "https://api.openai.com/v1" if remote else ""),
+            OPENAI_URL if remote else ""),
         "model": flags.get("model") or os.environ.get("EVOKD_MODEL") or (
             DEFAULT_OPENAI_MODEL if remote else ""),
     })
 
 
 def resume_config(resume: str, settings: Mapping[str, Any]) -> RunConfig:
-    """The stored config of the run in ``--resume DIR`` (a different --task is an error)."""
-    config = RunConfig.from_run_dir(RunDir(resume))
-    asked = settings.get("task")
+    """The stored config of the run in ``--resume DIR``, working in DIR, with the settings given
+    now applied (endpoint, model, rounds, pacing, ...) or refused by name (a different --task,
+    --seed, --student, ...); the checkpoints are checked to hold plain data first."""
+    from evokd.graph.checkpoints import verify_checkpoints
+
+    run_dir = RunDir(resume)
+    config = RunConfig.from_run_dir(run_dir)
+    switch_names = {f.name for f in dataclasses.fields(role_switches())}
+    flags = {k: v for k, v in settings.items() if k not in switch_names}
+    switches = {k: bool(v) for k, v in settings.items() if k in switch_names}
+    asked = flags.get("task")
     if asked and is_task_file(asked):
-        asked = resolve_task(asked, resolve_data_dir(settings.get("data_dir"))).name
+        asked = resolve_task(asked, resolve_data_dir(flags.get("data_dir"))).name
     if asked and asked != config.task:
         raise UserError(f"{resume} is a run of task {config.task!r}, not {asked!r}; "
                         f"resume it without --task, or start a {asked} run with another "
                         "--run-dir")
+    if "run_dir" in flags and Path(flags["run_dir"]).resolve() != run_dir.path.resolve():
+        raise UserError(f"--run-dir {flags['run_dir']} with --resume {resume}: a resumed "
+                        "run stays in its folder; give one of the two")
+    if "data_dir" in flags and (resolve_data_dir(flags["data_dir"]).resolve()
+                                == Path(config.data_dir).resolve()):
+        del flags["data_dir"]
+    config = resumed_config(config, flags, run_dir.path, switches)
+    verify_checkpoints(run_dir.checkpoints)
+    config, notice = resumed_endpoint(config, flags)
+    if notice:
+        print(f"evokd: {visible(notice)}", file=sys.stderr)
     return config
 
 
@@ -187,12 +207,16 @@ def prepare(settings: Mapping[str, Any], command: Command) -> tuple[RunConfig, T
 
 
 def run_once(config: RunConfig, data: TaskData, command: Command) -> RunResult:
-    """Run (or resume) one loop for ``config``; returns its RunResult."""
-    _quiet_libraries()
-    from evokd.graph.run import run_one
+    """Run (or resume) one loop for ``config`` while holding its folder's lock; returns its
+    RunResult."""
+    run_dir = RunDir(config.run_dir)
+    hint = f"python main.py --resume {config.run_dir}"
+    with run_dir.lock(), full_disk_is_user_error(hint):
+        _quiet_libraries()
+        from evokd.graph.run import run_one
 
-    return run_one(config, resume=bool(command.resume), show_progress=not command.quiet,
-                   data=data, hint=f"resume later with: python main.py --resume {config.run_dir}")
+        return run_one(config, resume=bool(command.resume), show_progress=not command.quiet,
+                       data=data, hint=f"resume later with: {hint}")
 
 
 def dry_run(config: RunConfig, data: TaskData) -> int:
@@ -237,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_seeds(command, config)
         result = run_once(config, data, command)
     except UserError as exc:
-        print(f"evokd: error: {exc}", file=sys.stderr)
+        print(f"evokd: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\nevokd: interrupted; continue with: python main.py --resume {run_dir}",

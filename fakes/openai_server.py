@@ -235,6 +235,8 @@ class FakeOpenAI:
                 reply.error_code,
                 reply.headers,
             )
+        if reply.trickle > 0:
+            return await _trickle(request, self._completion(body, reply, serial), reply)
         return web.json_response(self._completion(body, reply, serial), headers=reply.headers)
 
     def _completion(self, body: dict[str, Any], reply: Reply, serial: int) -> dict[str, Any]:
@@ -278,6 +280,20 @@ class FakeOpenAI:
         if usage is not None:
             result["usage"] = usage
         return result
+
+
+async def _trickle(request: web.Request, completion: dict[str, Any],
+                   reply: Reply) -> web.StreamResponse:
+    """Send ``completion`` one byte every ``reply.trickle`` seconds."""
+    data = json.dumps(completion).encode()
+    response = web.StreamResponse(headers={**reply.headers, "Content-Type": "application/json",
+                                           "Content-Length": str(len(data))})
+    await response.prepare(request)
+    for index in range(len(data)):
+        await response.write(data[index:index + 1])
+        await asyncio.sleep(reply.trickle)
+    await response.write_eof()
+    return response
 
 
 def _words(text: str | None) -> int:

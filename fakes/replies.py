@@ -34,6 +34,8 @@ class Reply:
             non-JSON bodies); ``status``/``headers`` still apply.
         usage: override the computed ``usage`` object (``{}`` sends none).
         drop: close the connection without answering (a dropped connection).
+        trickle: send the body one byte every ``trickle`` seconds (an endpoint that keeps a
+            request alive without ever finishing it in time).
     """
 
     content: str = ""
@@ -48,6 +50,7 @@ class Reply:
     raw_body: str | bytes | None = None
     usage: dict[str, int] | None = None
     drop: bool = False
+    trickle: float = 0.0
 
     @classmethod
     def error(

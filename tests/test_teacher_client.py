@@ -155,8 +155,9 @@ async def test_cache_replays_with_zero_server_calls(fake_openai, teacher_setting
         cities_1, events_1 = await run(first)
     assert first_server.calls == 5 and first.ledger.cache_hits == 0
 
-    # A second server that would fail every request: the rerun must not reach it.
-    second_server = fake_openai(Script(default=Reply.error(500)))
+    # The same endpoint, now failing every request: the rerun must not reach it.
+    first_server.stop()
+    second_server = fake_openai(Script(default=Reply.error(500)), port=first_server.port)
     settings = teacher_settings(second_server)
     with ResponseCache(tmp_path / "responses.sqlite") as cache:
         second = TeacherClient(settings, cache=cache)

@@ -5,6 +5,7 @@ that same one line."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -43,8 +44,20 @@ def run_command(parser: UsageParser, argv: Sequence[str],
     try:
         return body(args)
     except UserError as exc:
-        print(f"{parser.label}: error: {exc}", file=sys.stderr)
+        print(f"{parser.label}: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+
+
+# C0 and C1 control characters, DEL, and the bidirectional overrides and isolates that reorder
+# what a terminal shows: none of them may reach a terminal from a run's texts
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character written out as an escape (``\\x1b``), so text
+    from an LLM or a run directory cannot move the cursor, clear the screen, fake lines or
+    links on a terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:

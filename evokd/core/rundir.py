@@ -2,16 +2,23 @@
 every path in it, config.json, and trace.jsonl's events (``core.trace``) in and out.
 
     config.json  checkpoints.sqlite  trace.jsonl  graph.mmd  synthetic.jsonl  metrics.jsonl
-    student/  report.html  [summary.json  compare.html  seed-N/  with --seeds]  work/
+    student/  report.html  [summary.json  compare.html  seed-N/  with --seeds]  work/  .lock
+
+The folder is created 0700 and the files written here 0600: they hold the task's texts and the
+LLM's replies. One process at a time works in it (``RunDir.lock``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
+import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -46,6 +53,33 @@ class RunDir:
         """The run directory of one seed of a ``--seeds`` run."""
         return RunDir(self.path / f"seed-{seed}")
 
+    lock_file = property(lambda self: self.path / ".lock")
+
+    def create(self) -> None:
+        """Create the folder (0700: its files hold texts) if it is not there yet."""
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's exclusive lock (``flock`` on ``.lock``, which holds the PID); a
+        second process gets a UserError naming the holder. The kernel drops the lock when its
+        process ends, however it ends, so a killed run leaves nothing that blocks."""
+        self.create()
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+                raise UserError(
+                    f"{self.path} is in use by another evokd process (PID {holder}); wait for "
+                    "it to end (or stop it), or give another --run-dir") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def holds_run(self) -> bool:
         """Whether a run has started here (it has a checkpoint database)."""
         return self.checkpoints.exists()
@@ -66,7 +100,9 @@ class RunDir:
         """Write ``text`` atomically (temp file + rename)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
+        with _naming(path), open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                                 "w", encoding="utf-8") as handle:
+            handle.write(text)
         os.replace(tmp, path)
 
     def write_jsonl(self, path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -116,7 +152,9 @@ class RunDir:
                     handle.seek(-1, os.SEEK_END)
                     if handle.read(1) != b"\n":
                         line = "\n" + line
-        with self.trace.open("a", encoding="utf-8") as handle:
+        with _naming(self.trace), open(
+                os.open(self.trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a",
+                encoding="utf-8") as handle:
             handle.write(line)
 
     def read_trace(self) -> tuple[list[TraceEvent], int]:
@@ -236,3 +274,46 @@ def read_jsonl(path: Path, *, strict: bool = False) -> tuple[list[JsonDict], int
         else:
             bad += 1
     return rows, bad
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Name ``path`` in an OSError raised without a file name (a failed write or close)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+
+
+def full_disk(exc: BaseException) -> str | None:
+    """What could not be written, when ``exc`` (or an exception it was raised from) says the
+    disk or quota is full; else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FULL:
+            return str(current.filename or "a file")
+        if isinstance(current, sqlite3.OperationalError) and "full" in str(current):
+            return "the checkpoint database"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextlib.contextmanager
+def full_disk_is_user_error(resume_hint: str) -> Iterator[None]:
+    """Turn a full disk into one line (a UserError) that says what failed and how to go on;
+    what the run saved so far stays consistent and resumable."""
+    try:
+        yield
+    except Exception as exc:
+        what = full_disk(exc)
+        if what is None:
+            raise
+        raise UserError(f"no space left on the device while writing {what}; free some space, "
+                        f"then continue the run with: {resume_hint}") from None

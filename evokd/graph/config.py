@@ -91,8 +91,9 @@ class RunConfig:
                                shown_default="see below")
     max_concurrency: int = setting(8, "LLM requests in flight at once, shared by all roles",
                                    parse=positive, metavar="N")
-    timeout: float = setting(60.0, "how long one LLM request may take before it is retried",
-                             parse=seconds, metavar="SECONDS")
+    timeout: float = setting(
+        60.0, "how long one LLM request may take, from sending it to the last byte of the "
+        "reply, before it is retried", parse=seconds, metavar="SECONDS")
     budget_tokens: int | None = setting(
         None, "a hard cap on teacher tokens: each call first reserves its prompt (3 characters "
         "a token) + its `max_tokens` (512); a call that could cross the cap is not sent, the "
@@ -238,8 +239,10 @@ class Command:
     seeds: list[int] | None = setting(
         None, "run each seed into `RUN_DIR/seed-N`; `RUN_DIR/summary.json` holds mean ± std "
         "of the test scores", parse=seed_list, metavar="A-B|A,B,...", shown_default="")
-    resume: str | None = setting(None, "continue a stopped run from its last checkpoint",
-                                 metavar="DIR", shown_default="")
+    resume: str | None = setting(
+        None, "continue a stopped run from its last checkpoint, in DIR; endpoint, model, "
+        "rounds, pacing and budget flags given with it apply, flags that shape the samples are "
+        "refused (see \"Security\")", metavar="DIR", shown_default="")
     quiet: bool = setting(False, "no progress display")
 
 

@@ -8,6 +8,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from evokd.core.cli import visible
 
 
 class ProgressDisplay:
@@ -40,7 +43,7 @@ class ProgressDisplay:
     def say(self, text: str) -> None:
         """A line that stays (round results, phase changes)."""
         if not self.quiet:
-            self.console.print(text)
+            self.console.print(Text(visible(text)))
 
     def phase(self, description: str, total: int | None = None) -> None:
         """Start a new bar (training, LLM calls); a plain line when not on a terminal."""

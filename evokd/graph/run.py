@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from evokd.core import trace
 from evokd.core.errors import UserError
 from evokd.core.rundir import RunDir
 from evokd.graph.build import build_graph
+from evokd.graph.checkpoints import open_checkpointer
 from evokd.graph.config import RunConfig
 from evokd.graph.context import RunContext
 from evokd.graph.progress import ProgressDisplay
@@ -50,13 +51,16 @@ class RunResult:
 
 
 def prepare_run_dir(config: RunConfig, resume: bool) -> RunDir:
-    """Create (or reopen, on resume) the run directory and write config.json."""
+    """Create (or reopen, on resume) the run directory and write config.json (on resume: the
+    settings as this process runs them, e.g. a new endpoint or folder)."""
     run_dir = RunDir(Path(config.run_dir))
     if resume:
-        run_dir.read_config()  # a UserError when it is no run directory
+        stored = run_dir.read_config()  # a UserError when it is no run directory
+        stored.update(json.loads(config.to_json()))
+        run_dir.write_config(stored)
         return run_dir
     run_dir.refuse_existing_run()
-    run_dir.path.mkdir(parents=True, exist_ok=True)
+    run_dir.create()
     run_dir.write_text(run_dir.config, config.to_json())
     return run_dir
 
@@ -72,16 +76,17 @@ def describe_teacher(config: RunConfig) -> str:
     return f"{config.model} at {config.base_url}"
 
 
-def teacher_settings(config: RunConfig, base_url: str, model: str, api_key: str
-                     ) -> TeacherSettings:
-    """The teacher client's settings for ``config`` at ``base_url`` / ``model``."""
+def teacher_settings(config: RunConfig, base_url: str, model: str, api_key: str,
+                     endpoint: str = "") -> TeacherSettings:
+    """The teacher client's settings for ``config`` at ``base_url`` / ``model`` (``endpoint``
+    names it in cache keys when its URL does not, e.g. the embedded teacher's changing port)."""
     return TeacherSettings(
         base_url=base_url, model=model, api_key=api_key,
         max_concurrency=config.max_concurrency, structured_method=config.structured_method,
         temperature=config.temperature, seed=config.seed,
         budget_tokens=config.budget_tokens, timeout_s=config.timeout,
         validation_retries=config.reply_retries,
-        rpm=config.rpm, tpm=config.tpm,
+        rpm=config.rpm, tpm=config.tpm, endpoint=endpoint,
     )
 
 
@@ -95,6 +100,7 @@ async def open_teacher(
         return
     async with contextlib.AsyncExitStack() as stack:
         base_url, model, info = config.base_url, config.model, {"kind": "openai"}
+        endpoint = ""  # the cache tells endpoints apart by their URL
         if config.teacher == "local":
             from evokd.teacher.local import (
                 DEFAULT_MODEL,
@@ -110,8 +116,9 @@ async def open_teacher(
             except (ModelError, LocalTeacherError) as exc:
                 raise UserError(str(exc).strip().splitlines()[0]) from None
             base_url, model, info = local.base_url, local.model_name, local.describe()
+            endpoint = f"embedded:{model}"  # its port changes from process to process
             stack.callback(record_engine_counters, local, run_dir)  # while it still runs
-        settings = teacher_settings(config, base_url, model, api_key)
+        settings = teacher_settings(config, base_url, model, api_key, endpoint)
         run_dir.record_info("teacher_info", {**info, **settings.public_dict()})
         cache = ResponseCache(default_cache_path()) if config.cache else None
         client = TeacherClient(settings, cache)
@@ -199,7 +206,7 @@ async def run_loop(
                      f"length {about['max_length']}")
         async with (
             open_teacher(config, run_dir, api_key) as teacher,
-            AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints)) as saver,
+            open_checkpointer(run_dir.checkpoints) as saver,
         ):
             graph = compiled.compile(checkpointer=saver)
             run_dir.write_text(run_dir.graph, graph.get_graph().draw_mermaid())

@@ -12,10 +12,13 @@ import dataclasses
 import json
 import statistics
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from evokd.core.rundir import RunDir, best_row
+from evokd.core.rundir import RunDir, best_row, full_disk_is_user_error
+from evokd.graph.checkpoints import verify_checkpoints
 from evokd.graph.config import RunConfig
+from evokd.graph.resume import resumed_config
 from evokd.graph.run import RunResult, run_one
 
 
@@ -69,14 +72,32 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     return [f"test F1 over {n} seeds: {fmt('test_f1')}"]
 
 
-def _run_seed(config: RunConfig, show_progress: bool) -> RunResult:
-    """Run one seed: a new run, or the stopped run already in its directory resumed."""
+def resumed_seed(config: RunConfig) -> RunConfig:
+    """The stored config of a seed's stopped run, with what this command changes applied (or
+    refused by name, see graph/resume.py); its checkpoints are checked first."""
     run_dir = RunDir(config.run_dir)
-    resume = run_dir.holds_run()
-    if resume:
-        config = RunConfig.from_run_dir(run_dir)
-    return run_one(config, resume=resume, show_progress=show_progress,
-                   hint=f"seed {config.seed} stopped; rerun the same command to resume")
+    stored = RunConfig.from_run_dir(run_dir)
+    changes = {f.name: getattr(config, f.name) for f in dataclasses.fields(RunConfig)
+               if getattr(config, f.name) != getattr(stored, f.name)}
+    if Path(changes.get("data_dir", stored.data_dir)).resolve() == Path(stored.data_dir).resolve():
+        changes.pop("data_dir", None)
+    resumed = resumed_config(stored, changes, run_dir.path,
+                             {name: True for name in config.roles if not stored.role_on(name)}
+                             | {name: False for name in stored.roles if not config.role_on(name)})
+    verify_checkpoints(run_dir.checkpoints)
+    return resumed
+
+
+def _run_seed(config: RunConfig, show_progress: bool) -> RunResult:
+    """Run one seed: a new run, or the stopped run already in its directory resumed (what this
+    command changes applied or refused); one process at a time per seed directory."""
+    run_dir = RunDir(config.run_dir)
+    with run_dir.lock(), full_disk_is_user_error("the same command again"):
+        resume = run_dir.holds_run()
+        if resume:
+            config = resumed_seed(config)
+        return run_one(config, resume=resume, show_progress=show_progress,
+                       hint=f"seed {config.seed} stopped; rerun the same command to resume")
 
 
 def run_seeds(
@@ -89,6 +110,7 @@ def run_seeds(
     """Run ``config`` once per seed (``per_run`` prints each result), write summary.json and
     compare.html (every seed on one report), print mean ± std; returns exit code 0."""
     results: list[tuple[int, RunResult]] = []
+    RunDir(Path(config.run_dir)).create()  # 0700: compare.html holds the seeds' samples
     for seed in seeds:
         one = seed_config(config, seed)
         print(f"== seed {seed}: {one.run_dir}", flush=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from evokd.core.cli import run_command
+from evokd.core.cli import run_command, visible
 from evokd.inspection.runlog import RoundLog, RunLog, enabled_roles, load_run, run_dir_parser
 from evokd.inspection.samples import drop_text
 
@@ -35,7 +35,8 @@ def _clip(text: str, width: int) -> str:
 
 
 class _Writer:
-    """Collects styled lines; LLM-written text always goes in as plain ``Text`` (no markup)."""
+    """Collects styled lines; LLM-written text always goes in as plain ``Text`` (no markup),
+    with its control characters made visible (no escape sequence reaches the terminal)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -44,9 +45,9 @@ class _Writer:
         text = Text(INDENT * indent)
         for part in parts:
             if isinstance(part, tuple):
-                text.append(part[0], style=part[1])
+                text.append(visible(part[0]), style=part[1])
             else:
-                text.append(part)
+                text.append(visible(part))
         # wrap on a terminal; piped output keeps one line per item (grep-friendly)
         wrap = self.console.is_terminal
         self.console.print(text, overflow="fold" if wrap else "ignore", soft_wrap=not wrap,

@@ -151,8 +151,26 @@ def render_page(run_dir: Path | str) -> str:
     )
 
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+def local_host(header: str | None) -> bool:
+    """Whether a ``Host`` header names this machine (127.0.0.1 or localhost, any port): a page
+    reached under another name (DNS rebinding) is refused, so no web site can read it."""
+    host = (header or "").rsplit(":", 1)[0] if not (header or "").endswith("]") else ""
+    return host.lower() in LOCAL_HOSTS
+
+
+@web.middleware
+async def _local_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    if not local_host(request.headers.get("Host")):
+        return web.Response(status=421, text="evokd view answers only 127.0.0.1 and localhost\n")
+    return await handler(request)
+
+
 def make_app(run_dir: Path) -> web.Application:
-    """The aiohttp app: ``/`` the page, ``/files/<path>`` the report and plots."""
+    """The aiohttp app: ``/`` the page, ``/files/<path>`` the report and plots; requests
+    whose ``Host`` is not 127.0.0.1 or localhost get 421."""
     root = run_dir.resolve()
 
     async def page(_: web.Request) -> web.Response:
@@ -169,7 +187,7 @@ def make_app(run_dir: Path) -> web.Application:
             raise web.HTTPNotFound()
         return web.FileResponse(path)
 
-    app = web.Application()
+    app = web.Application(middlewares=[_local_only])
     app.router.add_get("/", page)
     app.router.add_get("/files/{path:.+}", files)
     return app

@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
-from evokd.core.cli import EXIT_USAGE, UsageParser, k_shot, run_command
+from evokd.core.cli import EXIT_USAGE, UsageParser, k_shot, run_command, visible
 from evokd.tasks.data import TaskData, load_task_data, resolve_data_dir
 from evokd.tasks.registry import resolve_task
 from evokd.tasks.sampler import entity_types, seed_examples
@@ -115,11 +115,11 @@ def _check(args: argparse.Namespace) -> int:
     data = load_task_data(spec, lenient=True)
     lines = describe(spec, data, args.k_shot, args.seed)
     errors, warnings = warnings_for(spec, data)
-    print("\n".join(lines))
+    print("\n".join(visible(line) for line in lines))  # data texts: no escape codes
     for line in warnings:
-        print(f"warning: {line}")
+        print(f"warning: {visible(line)}")
     for line in errors:
-        print(f"error: {line}")
+        print(f"error: {visible(line)}")
     if errors:
         print(f"evokd: error: {args.task}: {len(errors)} undeclared label(s) in the data; a run "
               "would stop on them (see the lines above)", file=sys.stderr)

@@ -4,6 +4,10 @@ Every reader returns examples in the shapes of tasks/spec.py. Labels are checked
 task's declared labels: an undeclared one is an error naming ``file:line``, unless the caller
 passes an ``unknown`` counter (``main.py task`` does, to list them all as warnings); then NER
 tags of undeclared types become ``O`` and classification examples with them are left out.
+
+Files are streamed line by line (never read whole), and a file over ``MAX_DATA_BYTES`` is
+refused before it is read: every example of a split is held in memory, at 2.5 to 3 times
+its size in the file.
 """
 
 from __future__ import annotations
@@ -11,22 +15,57 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from evokd.core.errors import UserError
 from evokd.tasks.spec import Example, TaskSpec
 from evokd.tasks.tagging import normalise_tags, tag_type
 
+MAX_DATA_BYTES = 512 * 1024 * 1024  # per data file
+CSV_FIELD_LIMIT = 16 * 1024 * 1024  # characters in one CSV field (Python's default: 128 Ki)
 
-def read_lines(path: Path, hint: str = "") -> list[str]:
-    """The lines of a UTF-8 text file (a clear UserError if it is missing or not UTF-8)."""
+
+def open_data(path: Path, hint: str = "", newline: str | None = None) -> IO[str]:
+    """``path`` opened as UTF-8 text; a clear UserError if it is missing or over
+    ``MAX_DATA_BYTES``."""
     try:
-        return path.read_text(encoding="utf-8").split("\n")  # not splitlines: JSON may hold U+2028
-    except (FileNotFoundError, IsADirectoryError) as exc:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise IsADirectoryError(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
         raise UserError(f"data file not found: {path}; {hint or 'check the path'}") from exc
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8") from exc
+    if size > MAX_DATA_BYTES:
+        raise UserError(f"{path} is {size / 2**20:,.0f} MiB; evokd reads data files of up to "
+                        f"{MAX_DATA_BYTES // 2**20} MiB (each split is held in memory): use a "
+                        "sample of it (the k-shot draw needs few examples)")
+    return path.open(encoding="utf-8", newline=newline)
+
+
+def read_lines(path: Path, hint: str = "") -> Iterator[str]:
+    """The lines of a UTF-8 text file, one at a time, without their line break (a clear
+    UserError if it is missing, too large or not UTF-8)."""
+    with open_data(path, hint) as handle:
+        try:
+            for line in handle:
+                yield line[:-1] if line.endswith("\n") else line
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
+
+
+def not_utf8(path: Path) -> UserError:
+    """The error for a file that is not UTF-8, naming the offset of its first bad byte."""
+    offset = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                offset += exc.start
+                break
+            offset += len(raw)
+    return UserError(f"{path}: not UTF-8 text (byte {offset}); convert it to UTF-8")
 
 
 def check_tag(tag: str, labels: tuple[str, ...], where: str,
@@ -50,7 +89,7 @@ def class_label(value: Any, labels: tuple[str, ...], where: str,
                 unknown: Counter[str] | None) -> str | None:
     """A class label given by name or by its index in ``labels``; None if undeclared and counted."""
     if isinstance(value, str) and value in labels:
-        return value
+        return labels[labels.index(value)]  # the task's own string, shared by every example
     index = value if isinstance(value, int) and not isinstance(value, bool) else None
     if isinstance(value, str) and value.strip().isdigit():
         index = int(value)
@@ -95,9 +134,8 @@ def read_conll(path: Path, labels: tuple[str, ...] | None = None, hint: str = ""
     return normalise_tags(sentences)
 
 
-def _records(path: Path, hint: str) -> list[tuple[int, dict[str, Any]]]:
+def _records(path: Path, hint: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line of a JSONL file."""
-    records = []
     for number, raw in enumerate(read_lines(path, hint), start=1):
         if not raw.strip():
             continue
@@ -108,8 +146,7 @@ def _records(path: Path, hint: str) -> list[tuple[int, dict[str, Any]]]:
                             "a line") from exc
         if not isinstance(record, dict):
             raise UserError(f"{path}:{number}: expected a JSON object")
-        records.append((number, record))
-    return records
+        yield number, record
 
 
 def cls_example(record: dict[str, Any], spec: TaskSpec, where: str,
@@ -160,21 +197,31 @@ def read_csv(path: Path, spec: TaskSpec, hint: str = "",
     if spec.kind == "ner":
         raise UserError(f"{spec.source.origin}: format csv holds classification data; write NER "
                         "data as conll or jsonl")
-    rows = read_lines(path, hint)
-    reader = csv.DictReader(rows)
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    with open_data(path, hint, newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            return list(_csv_examples(reader, path, spec, unknown))
+        except csv.Error as exc:
+            raise UserError(f"{path}:{reader.line_num + 1}: unreadable CSV ({exc}); fields may "
+                            f"hold up to {CSV_FIELD_LIMIT // 2**20} MiB") from None
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
+
+
+def _csv_examples(reader: csv.DictReader[str], path: Path, spec: TaskSpec,
+                  unknown: Counter[str] | None) -> Iterator[Example]:
     fields = reader.fieldnames or []
     for name in (spec.source.text_field, spec.source.label_field):
         if name not in fields:
             raise UserError(f"{path}:1: no column {name!r} in the header ({', '.join(fields)}); "
                             "set text_field / label_field in the task file")
-    examples = []
     for row in reader:
         if not any((value or "").strip() for value in row.values()):
             continue
         example = cls_example(row, spec, f"{path}:{reader.line_num}", unknown)
         if example is not None:
-            examples.append(example)
-    return examples
+            yield example
 
 
 def read_file(spec: TaskSpec, path: Path, hint: str = "",

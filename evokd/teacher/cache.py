@@ -1,6 +1,8 @@
 """SQLite cache of raw LLM replies, shared by all runs.
 
-Key: sha256 over model + messages + request parameters + the output schema's JSON schema.
+Key: sha256 over endpoint + model + messages + request parameters + the output schema's JSON
+schema. The file (and its folder, when created here) is private to the user (0600 / 0700): it
+holds prompts with the task's texts and the replies.
 Value: the raw reply text (valid or not) with its token counts, so a rerun replays the exact
 same sequence of replies with zero server calls and the same token accounting.
 
@@ -53,9 +55,12 @@ def cache_key(
     messages: list[dict[str, str]],
     params: dict[str, Any],
     schema: dict[str, Any],
+    endpoint: str = "",
 ) -> str:
-    """Stable sha256 hex digest of one request (model, messages, parameters, output schema)."""
-    payload = {"model": model, "messages": messages, "params": params, "schema": schema}
+    """Stable sha256 hex digest of one request (endpoint, model, messages, parameters, output
+    schema)."""
+    payload = {"endpoint": endpoint, "model": model, "messages": messages, "params": params,
+               "schema": schema}
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -75,7 +80,9 @@ class ResponseCache:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():  # SQLite gives its -wal and -shm files the same mode
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = sqlite3.connect(
             self.path, timeout=30.0, isolation_level=None, check_same_thread=False

@@ -32,6 +32,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from evokd.core.trace import LlmCall
 from evokd.teacher import conversation, replies, transport
+from evokd.teacher.bounded_http import reply_char_limit
 from evokd.teacher.budget import TokenBudget
 from evokd.teacher.cache import CachedReply, ResponseCache, cache_key
 from evokd.teacher.errors import BudgetExhausted, LLMReplyError, TeacherError, map_api_error, redact
@@ -73,7 +74,7 @@ class TeacherClient:
         self.ledger = TokenLedger()
         self.budget = TokenBudget(settings, self.ledger)
         self.pacer = Pacer(settings.rpm, settings.tpm, window_s=settings.rate_window_s,
-                           concurrency=settings.max_concurrency)
+                           concurrency=settings.max_concurrency, max_pause_s=settings.max_pause_s)
         self.in_flight = 0
         self.record: Emit | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -208,7 +209,7 @@ class TeacherClient:
             "method": s.structured_method,
             "call_key": call_key,
         }
-        key = cache_key(s.model, convo, params, transport.json_schema_of(schema))
+        key = cache_key(s.model, convo, params, transport.json_schema_of(schema), s.endpoint_name)
         need = self.budget.reservation(convo)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.budget.check(need)  # the same decision a server call would get
@@ -248,13 +249,18 @@ class TeacherClient:
                 finally:
                     self.in_flight -= 1
             latency = time.perf_counter() - started
-        self.pacer.observe(message.response_metadata.get("headers"), need)
-        raw = replies.reply_text(message, s.structured_method)
+        capped = self.pacer.observe(message.response_metadata.get("headers"), need)
+        if capped is not None:
+            emit_event(self.record, capped)
+        raw = redact(replies.reply_text(message, s.structured_method), s.api_key)
         finish = replies.finish_reason(message)
         prompt_tokens, completion_tokens = replies.usage(message, convo, raw)
+        self.ledger.record(role, round_no, prompt_tokens, completion_tokens, cached=False)
+        if len(raw) > reply_char_limit(cap):  # the endpoint ignored max_tokens: not cached
+            raise InvalidReply(f"the reply has {len(raw)} characters, more than {cap} tokens "
+                               "can hold; refused", from_model=False)
         if self.cache is not None:
             self.cache.put(key, s.model, CachedReply(raw, prompt_tokens, completion_tokens, finish))
-        self.ledger.record(role, round_no, prompt_tokens, completion_tokens, cached=False)
         return Reply(raw, prompt_tokens, completion_tokens, finish, False, latency)
 
     async def complete(

@@ -34,14 +34,26 @@ def request_messages(
     return convo
 
 
+QUOTED_CHARS = 2000  # of a bad reply shown back to the model: its end, where most go wrong
+
+
+def quoted(raw_text: str) -> str:
+    """A bad reply as a retry shows it: whole, or its last ``QUOTED_CHARS`` characters."""
+    if len(raw_text) <= QUOTED_CHARS:
+        return raw_text
+    left_out = len(raw_text) - QUOTED_CHARS
+    return f"[... first {left_out} characters left out]{raw_text[-QUOTED_CHARS:]}"
+
+
 def correction(raw_text: str, reason: str, method: StructuredMethod) -> list[dict[str, str]]:
-    """Messages appended after an invalid reply: the reply itself and what was wrong."""
+    """Messages appended after an invalid reply: the reply (at most its last ``QUOTED_CHARS``
+    characters) and what was wrong."""
     if method == "function_calling":
         how = "Call the function again with corrected arguments."
     else:
         how = "Reply again with only the corrected JSON object, nothing else."
     return [
-        {"role": "assistant", "content": raw_text or "(empty reply)"},
+        {"role": "assistant", "content": quoted(raw_text) or "(empty reply)"},
         {
             "role": "user",
             "content": f"Your previous reply could not be used: {reason}\n{how}",

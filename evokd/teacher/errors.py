@@ -18,6 +18,7 @@ import re
 
 import openai
 
+from evokd.teacher.bounded_http import ReplyTooLarge
 from evokd.teacher.settings import TeacherSettings
 
 
@@ -61,6 +62,8 @@ def map_api_error(exc: openai.APIError, settings: TeacherSettings, role: str) ->
     """Translate an SDK error (after its own retries) into TeacherUnavailable/LLMReplyError."""
     s = settings
     url, retries = s.base_url, s.http_retries
+    if isinstance(exc, ReplyTooLarge):
+        return LLMReplyError(role, str(exc))
     if isinstance(exc, openai.APITimeoutError):
         return TeacherUnavailable(
             f"the LLM endpoint {url} did not answer within {s.timeout_s:g}s "
@@ -106,9 +109,16 @@ def map_api_error(exc: openai.APIError, settings: TeacherSettings, role: str) ->
     return LLMReplyError(role, f"the endpoint answered {status}{after}: {detail}")
 
 
+# what API keys look like (OpenAI's ``sk-...`` and the like), masked in any stored text
+KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9][A-Za-z0-9_\-]{15,}")
+
+
 def redact(text: str, api_key: str) -> str:
-    """``text`` with ``api_key`` masked (in case an endpoint echoes it)."""
-    return text.replace(api_key, "***") if api_key and len(api_key) >= 4 else text
+    """``text`` with ``api_key`` and anything that looks like an API key masked (in case an
+    endpoint echoes one)."""
+    if api_key and len(api_key) >= 4:
+        text = text.replace(api_key, "***")
+    return KEY_LIKE.sub("***", text)
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

@@ -6,16 +6,20 @@ providers count them), leave room for it, so no window ever holds more than the 
 each reply, the ``x-ratelimit-remaining-requests`` / ``x-ratelimit-remaining-tokens`` headers
 that OpenAI and vLLM send are read: when fewer remain than the requests (or tokens) that may be
 in flight at once, new requests wait for ``x-ratelimit-reset-requests`` /
-``x-ratelimit-reset-tokens``. A 429's ``Retry-After`` is honoured by the SDK's own retry.
+``x-ratelimit-reset-tokens``, at most ``max_pause_s`` (300 s): a longer or non-finite reset
+is taken as that cap and reported, so no header can stall a run. A 429's ``Retry-After`` is
+honoured by the SDK's own retry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Any
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -27,9 +31,11 @@ def parse_reset(value: str | None) -> float | None:
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        number = float(text)
     except ValueError:
         pass
+    else:
+        return number if math.isnan(number) else max(0.0, number)
     parts = _DURATION.findall(text)
     if not parts:
         return None
@@ -39,7 +45,7 @@ def parse_reset(value: str | None) -> float | None:
 def _int(value: str | None) -> int | None:
     try:
         return int(float(value)) if value is not None else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -47,8 +53,10 @@ class Pacer:
     """Waits before each request until the limits leave room for it (shared by all roles)."""
 
     def __init__(self, rpm: int | None = None, tpm: int | None = None, *, window_s: float = 60.0,
-                 concurrency: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+                 concurrency: int = 1, clock: Callable[[], float] = time.monotonic,
+                 max_pause_s: float = 300.0) -> None:
         self.rpm, self.tpm, self.window_s = rpm, tpm, window_s
+        self.max_pause_s = max_pause_s
         self.concurrency = concurrency
         self._clock = clock
         self._sent: deque[tuple[float, int]] = deque()  # (time, tokens reserved)
@@ -85,19 +93,33 @@ class Pacer:
                 await asyncio.sleep(wait)
             self._sent.append((self._clock(), tokens))
 
-    def observe(self, headers: Mapping[str, str] | None, tokens: int) -> None:
+    def observe(self, headers: Mapping[str, str] | None, tokens: int) -> dict[str, Any] | None:
         """Slow down when the server's rate-limit headers say its window is nearly used up
-        (``tokens``: what one request reserves, to judge the tokens left)."""
+        (``tokens``: what one request reserves, to judge the tokens left). Returns a
+        ``rate_limit_pause`` trace event when a reset asked for more than ``max_pause_s`` (or
+        for no finite time) and the cap was used instead, else None."""
         if not headers:
-            return
+            return None
         lower = {str(k).lower(): str(v) for k, v in headers.items()}
-        pause = 0.0
+        asked: list[tuple[str, float]] = []
         requests = _int(lower.get("x-ratelimit-remaining-requests"))
         if requests is not None and requests < self.concurrency:
-            pause = max(pause, parse_reset(lower.get("x-ratelimit-reset-requests")) or 1.0)
+            asked.append(("x-ratelimit-reset-requests", self._reset(lower, "requests")))
         left = _int(lower.get("x-ratelimit-remaining-tokens"))
         if left is not None and left < self.concurrency * tokens:
-            pause = max(pause, parse_reset(lower.get("x-ratelimit-reset-tokens")) or 1.0)
-        if pause > 0:
-            self.header_pauses += 1
-            self._paused_until = max(self._paused_until, self._clock() + pause)
+            asked.append(("x-ratelimit-reset-tokens", self._reset(lower, "tokens")))
+        if not asked:
+            return None
+        header, pause = max(asked, key=lambda item: math.inf if math.isnan(item[1]) else item[1])
+        capped = not pause <= self.max_pause_s  # also NaN and inf
+        pause = self.max_pause_s if capped else pause
+        self.header_pauses += 1
+        self._paused_until = max(self._paused_until, self._clock() + pause)
+        if not capped:
+            return None
+        return {"event": "rate_limit_pause", "header": header, "asked": lower.get(header, "")[:40],
+                "seconds": pause, "capped": True}
+
+    @staticmethod
+    def _reset(headers: Mapping[str, str], kind: str) -> float:
+        return parse_reset(headers.get(f"x-ratelimit-reset-{kind}")) or 1.0

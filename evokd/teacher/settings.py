@@ -37,6 +37,14 @@ class TeacherSettings:
     rpm: int | None = None  # requests per window (a minute), shared by all roles
     tpm: int | None = None  # tokens (prompt + max_tokens) per window
     rate_window_s: float = 60.0
+    max_pause_s: float = 300.0  # the longest wait a rate-limit reset header can ask for
+    endpoint: str = ""  # names the endpoint in cache keys (default: base_url)
+
+    @property
+    def endpoint_name(self) -> str:
+        """What identifies the endpoint in the response cache: ``endpoint``, else
+        ``base_url`` (replies of one server are never served for another)."""
+        return self.endpoint or self.base_url
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -52,6 +60,8 @@ class TeacherSettings:
             raise ValueError("max_tokens must be >= 1 and timeout_s > 0")
         if any(v is not None and v < 1 for v in (self.rpm, self.tpm)) or self.rate_window_s <= 0:
             raise ValueError("rpm and tpm must be >= 1 and rate_window_s > 0")
+        if not self.max_pause_s > 0:
+            raise ValueError(f"max_pause_s must be > 0, got {self.max_pause_s}")
         if self.budget_tokens is not None and self.budget_tokens < 0:
             raise ValueError(f"budget_tokens must be >= 0, got {self.budget_tokens}")
 

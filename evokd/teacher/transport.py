@@ -11,11 +11,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr
 
+from evokd.teacher.bounded_http import BoundedHttpClient, reply_byte_limit
 from evokd.teacher.settings import StructuredMethod, TeacherSettings
 
 NO_KEY = "EMPTY"  # what local servers without auth expect; a real endpoint answers 401
@@ -63,9 +63,11 @@ def build_chat_model(settings: TeacherSettings, http_client: Any) -> ChatOpenAI:
     )
 
 
-def new_http_client() -> Any:
-    """An async HTTP client for ``build_chat_model``, bound to the running loop."""
-    return openai.DefaultAsyncHttpxClient()
+def new_http_client(settings: TeacherSettings) -> Any:
+    """An async HTTP client for ``build_chat_model``, bound to the running loop: each request
+    bounded by ``timeout_s`` in total and by what ``max_tokens`` can hold in size."""
+    return BoundedHttpClient(total_s=settings.timeout_s,
+                             max_bytes=reply_byte_limit(settings.max_tokens))
 
 
 CONNECTIONS_PER_CLIENT = 16
@@ -79,7 +81,7 @@ class ModelPool:
 
     def __init__(self, settings: TeacherSettings) -> None:
         shards = max(1, math.ceil(settings.max_concurrency / CONNECTIONS_PER_CLIENT))
-        self._http = [new_http_client() for _ in range(shards)]
+        self._http = [new_http_client(settings) for _ in range(shards)]
         self._models = [build_chat_model(settings, http) for http in self._http]
         self._busy = [0] * shards
 
