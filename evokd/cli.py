@@ -47,6 +47,12 @@ def run_command(parser: UsageParser, argv: Sequence[str],
         return EXIT_USAGE
 
 
+def percent(value: object, width: int = 0) -> str:
+    """A score (0..1) in percent with two decimals, the one scale of every printed score
+    (``-`` where there is none, e.g. no test split)."""
+    return f"{100 * value:{width}.2f}" if isinstance(value, (int, float)) else "-".rjust(width)
+
+
 def int_at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type: a whole number >= ``minimum``."""
 

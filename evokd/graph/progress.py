@@ -38,9 +38,10 @@ class ProgressDisplay:
             self._bar = None
 
     def say(self, text: str) -> None:
-        """A line that stays (round results, phase changes)."""
+        """A line that stays (round results, phase changes), never wrapped or read as
+        markup (a drop reason may hold brackets)."""
         if not self.quiet:
-            self.console.print(text)
+            self.console.print(text, soft_wrap=True, markup=False)
 
     def phase(self, description: str, total: int | None = None) -> None:
         """Start a new bar (training, LLM calls); a plain line when not on a terminal."""

@@ -191,7 +191,10 @@ async def run_loop(
                         run_dir.append_trace(_summarise(node, update))
             final = (await graph.aget_state(THREAD)).values
     tokens = teacher.ledger.total_tokens if teacher is not None else 0
+    from evokd.inspection.model_card import write_model_card
     from evokd.inspection.report import report_after_run  # matplotlib loads only here
 
     report_after_run(run_dir.path)  # report.html; a failure to draw is one line, not an error
+    write_model_card(run_dir.path, teacher=describe_teacher(config),
+                     seed_examples=len(seed_set))
     return RunResult(run_dir.path, final.get("metrics", []), final.get("stop_reason", ""), tokens)

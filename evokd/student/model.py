@@ -15,6 +15,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from evokd.student import TASK_FILE
 from evokd.student.backbone import resolve_backbone
 from evokd.student.encoding import collate, encode
 from evokd.student.hardware import Hardware
@@ -22,8 +23,6 @@ from evokd.student.metrics import cls_scores, ner_scores
 from evokd.student.training import StepCallback, TrainSettings, train_loop
 from evokd.tasks.errors import UserError
 from evokd.tasks.spec import Example, TaskSpec
-
-TASK_FILE = "evokd_task.json"
 
 
 class Student:

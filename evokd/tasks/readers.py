@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,14 @@ def read_conll(path: Path, labels: tuple[str, ...] | None = None, hint: str = ""
     if tokens:
         sentences.append({"tokens": tokens, "tags": tags})
     return normalise_tags(sentences)
+
+
+def conll_text(examples: Sequence[Example]) -> str:
+    """NER examples as CoNLL text that :func:`read_conll` reads back: a ``token TAG`` line
+    per token, a blank line after each sentence."""
+    return "".join("".join(f"{token} {tag}\n" for token, tag in
+                           zip(ex["tokens"], ex["tags"], strict=True)) + "\n"
+                   for ex in examples if ex.get("tokens"))
 
 
 def _records(path: Path, hint: str) -> list[tuple[int, dict[str, Any]]]:
