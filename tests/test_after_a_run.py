@@ -12,9 +12,11 @@ import pytest
 import yaml
 
 from evokd import main
+from evokd.graph.workdir import prune_work
 from evokd.inspection.next_steps import load_snippet
-from evokd.tasks import resolve_task
+from evokd.tasks import load_task_data, resolve_task
 from evokd.tasks.readers import read_conll
+from evokd.tasks.sampler import seed_examples
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import reply
 from tests.loop_runs import RunLoop
@@ -48,7 +50,9 @@ def test_an_ner_run_says_what_next_and_ships_a_card_and_conll(
     [result] = meta["model-index"][0]["results"]
     assert result["metrics"][0]["value"] == round(100 * best["test_f1"], 2)
     synthetic = read_jsonl(run_dir / "synthetic.jsonl")
-    assert f"{len(synthetic)} synthetic samples" in body and "Seed set: " in body
+    assert f"the run accepted {len(synthetic)} synthetic samples in all" in body
+    seeds = seed_examples(spec, load_task_data(spec), 1, 1)
+    assert f"Seed set: {len(seeds)} labelled examples (1 per label)" in body
     for label in spec.labels:
         dev = best["dev_per_label_f1"][label]
         assert re.search(rf"\| {label} \| {100 * dev:.2f} \|", body), label
@@ -56,6 +60,22 @@ def test_an_ner_run_says_what_next_and_ships_a_card_and_conll(
     # the CoNLL export holds the same samples, and reads back as a task's data would
     exported = read_conll(run_dir / "synthetic.conll", spec.labels)
     assert exported == [{"tokens": s["tokens"], "tags": s["tags"]} for s in synthetic] != []
+    # only the delivered student stays
+    assert not (run_dir / "work").exists() and (run_dir / "student" / "config.json").exists()
+
+
+def test_keep_work_keeps_every_rounds_student(run_loop: RunLoop, env_key) -> None:
+    run_dir = run_loop(reply, "--keep-work", rounds=2).run_dir
+    assert sorted(p.name for p in (run_dir / "work").iterdir()) == [
+        "round-0", "round-1", "round-2"]
+
+
+def test_prune_work_keeps_the_best_student_alone(tmp_path: Path) -> None:
+    for name in ("round-0", "round-1", "round-2"):
+        (tmp_path / "work" / name).mkdir(parents=True)
+    removed = prune_work(tmp_path, tmp_path / "work" / "round-1")
+    assert [p.name for p in removed] == ["round-0", "round-2"]
+    assert [p.name for p in (tmp_path / "work").iterdir()] == ["round-1"]
 
 
 def test_predict_labels_entities_and_reads_the_student_alone(

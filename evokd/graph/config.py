@@ -170,6 +170,9 @@ class RunConfig:
     # where things are
     run_dir: str = setting("", "where outputs go", metavar="DIR",
                            shown_default="`runs/<task>-<time>`")
+    keep_work: bool = setting(
+        False, "keep every round's student under `RUN_DIR/work/` (by default `work/` holds only "
+        "the best student so far, what `--resume` needs, and goes when the run ends)")
     data_dir: str = setting(
         "", "where the built-in tasks' data lives (`<dir>/<task>/`); a task file's paths are "
         "relative to the file", metavar="DIR", shown_default="`$EVOKD_DATA_DIR`, else `./data`")

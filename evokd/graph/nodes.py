@@ -21,6 +21,7 @@ from evokd.graph.feedback import split_feedback
 from evokd.graph.memory import round_history, round_record
 from evokd.graph.state import LoopState
 from evokd.graph.students import cached_student, remember
+from evokd.graph.workdir import prune_work
 from evokd.samples.drops import main_drop_reason
 from evokd.samples.rules import RuleCritic, sample_text, text_key
 from evokd.student import Student, TrainSettings
@@ -257,6 +258,8 @@ async def train(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     if not state.get("batch"):
         return {"candidate_path": ""}
+    if not ctx.config.keep_work:  # the earlier rounds' students that lost to the best
+        prune_work(ctx.run_dir.path, state["student_path"])
     retrain = ctx.config.schedule == "retrain"
     path, cut = await asyncio.to_thread(
         _train, ctx, None if retrain else state["student_path"], training_set(state, ctx),

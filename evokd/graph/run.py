@@ -16,6 +16,7 @@ from evokd.graph.config import RunConfig
 from evokd.graph.context import RunContext
 from evokd.graph.progress import ProgressDisplay
 from evokd.graph.rundir import RunDir
+from evokd.graph.workdir import remove_work
 from evokd.samples.rules import text_key
 from evokd.tasks import TaskData, UserError, load_task_data, seed_examples
 from evokd.teacher import ResponseCache, TeacherClient, TeacherSettings, default_cache_path
@@ -189,7 +190,10 @@ async def run_loop(
                         continue
                     for node, update in chunk.items():
                         run_dir.append_trace(_summarise(node, update))
-            final = (await graph.aget_state(THREAD)).values
+            snapshot = await graph.aget_state(THREAD)
+            final = snapshot.values
+    if not snapshot.next and not config.keep_work:  # finished: student/ holds the best one
+        remove_work(run_dir.path)
     tokens = teacher.ledger.total_tokens if teacher is not None else 0
     from evokd.inspection.model_card import write_model_card
     from evokd.inspection.report import report_after_run  # matplotlib loads only here

