@@ -21,6 +21,7 @@ from evokd.graph.feedback import split_feedback
 from evokd.graph.memory import round_history, round_record
 from evokd.graph.state import LoopState
 from evokd.graph.students import cached_student, remember
+from evokd.graph.targeting import expected_calls
 from evokd.graph.workdir import prune_work
 from evokd.samples.drops import main_drop_reason
 from evokd.samples.rules import RuleCritic, sample_text, text_key
@@ -140,7 +141,8 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     feedback = state.get("feedback") or {"correct": [], "wrong": []}
     if not ctx.config.correct:  # --no-correct: the analysis sees only the errors
         feedback = {**feedback, "correct": []}
-    ctx.progress.phase(f"round {round_no}: analyst, generator, labeler, critic")
+    ctx.progress.phase(f"round {round_no}: analyst, generator, labeler, critic",
+                       calls=expected_calls(ctx.config))
     reset = {"round": round_no, "texts": None, "labelled": None, "drops": None, "batch": []}
     if ctx.config.strategy == "static":  # the baseline: no analysis (no analyst call)
         return {**reset, "analysis": {}}
