@@ -30,8 +30,26 @@ def read_lines(path: Path, hint: str = "") -> list[str]:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8") from exc
 
 
+class LabelTally(Counter[str]):
+    """Labels a task does not declare, counted (the lenient read of ``main.py task``), with
+    the places (``file:line``) where each occurs, the first few kept."""
+
+    KEPT = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.places: dict[str, list[str]] = {}
+
+    def note(self, label: str, where: str) -> None:
+        """Count one use of ``label`` at ``where``."""
+        self[label] += 1
+        places = self.places.setdefault(label, [])
+        if len(places) < self.KEPT:
+            places.append(where)
+
+
 def check_tag(tag: str, labels: tuple[str, ...], where: str,
-              unknown: Counter[str] | None) -> str:
+              unknown: LabelTally | None) -> str:
     """``tag`` if its entity type is declared; else an error (or ``O``, counted in ``unknown``)."""
     if tag == "O":
         return tag
@@ -43,12 +61,12 @@ def check_tag(tag: str, labels: tuple[str, ...], where: str,
     if unknown is None:
         raise UserError(f"{where}: unknown tag {tag!r}; expected a type among "
                         f"{', '.join(labels)} (declare it under labels: or fix the data)")
-    unknown[kind] += 1
+    unknown.note(kind, where)
     return "O"
 
 
 def class_label(value: Any, labels: tuple[str, ...], where: str,
-                unknown: Counter[str] | None) -> str | None:
+                unknown: LabelTally | None) -> str | None:
     """A class label given by name or by its index in ``labels``; None if undeclared and counted."""
     if isinstance(value, str) and value in labels:
         return value
@@ -60,12 +78,12 @@ def class_label(value: Any, labels: tuple[str, ...], where: str,
     if unknown is None:
         raise UserError(f"{where}: unknown label {value!r}; expected 0-{len(labels) - 1} "
                         f"or one of {', '.join(labels)} (declare it under labels: or fix the data)")
-    unknown[str(value)] += 1
+    unknown.note(str(value), where)
     return None
 
 
 def read_conll(path: Path, labels: tuple[str, ...] | None = None, hint: str = "",
-               unknown: Counter[str] | None = None) -> list[Example]:
+               unknown: LabelTally | None = None) -> list[Example]:
     """Read ``token ... TAG`` lines (tag in the last column, whitespace or tab separated);
     blank lines end sentences; ``-DOCSTART-`` lines are skipped. IOB1 and BIOES tags are
     normalised to IOB2. With ``labels``, tags of other types are errors naming ``file:line``."""
@@ -122,7 +140,7 @@ def _records(path: Path, hint: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def cls_example(record: dict[str, Any], spec: TaskSpec, where: str,
-                unknown: Counter[str] | None) -> Example | None:
+                unknown: LabelTally | None) -> Example | None:
     """A classification example from one record (JSONL line, CSV row or dataset row)."""
     text_field, label_field = spec.source.text_field, spec.source.label_field
     if text_field not in record or label_field not in record:
@@ -136,7 +154,7 @@ def cls_example(record: dict[str, Any], spec: TaskSpec, where: str,
 
 
 def ner_example(record: dict[str, Any], spec: TaskSpec, where: str,
-                unknown: Counter[str] | None, tag_names: list[str] | None = None) -> Example:
+                unknown: LabelTally | None, tag_names: list[str] | None = None) -> Example:
     """An NER example from a record with a token list and a tag list (names or ClassLabel ids)."""
     tokens_field, tags_field = spec.source.tokens_field, spec.source.tags_field
     tokens, tags = record.get(tokens_field), record.get(tags_field)
@@ -153,7 +171,7 @@ def ner_example(record: dict[str, Any], spec: TaskSpec, where: str,
 
 
 def read_jsonl(path: Path, spec: TaskSpec, hint: str = "",
-               unknown: Counter[str] | None = None) -> list[Example]:
+               unknown: LabelTally | None = None) -> list[Example]:
     """Read JSONL: ``text_field``/``label_field`` for classification (label by name or index),
     ``tokens_field``/``tags_field`` for NER."""
     if spec.kind == "ner":
@@ -164,7 +182,7 @@ def read_jsonl(path: Path, spec: TaskSpec, hint: str = "",
 
 
 def read_csv(path: Path, spec: TaskSpec, hint: str = "",
-             unknown: Counter[str] | None = None) -> list[Example]:
+             unknown: LabelTally | None = None) -> list[Example]:
     """Read a classification CSV with a header row naming ``text_field`` and ``label_field``."""
     if spec.kind == "ner":
         raise UserError(f"{spec.source.origin}: format csv holds classification data; write NER "
@@ -187,7 +205,7 @@ def read_csv(path: Path, spec: TaskSpec, hint: str = "",
 
 
 def read_file(spec: TaskSpec, path: Path, hint: str = "",
-              unknown: Counter[str] | None = None) -> list[Example]:
+              unknown: LabelTally | None = None) -> list[Example]:
     """Read one split file in the task's format."""
     if spec.data_format == "conll":
         if spec.kind != "ner":
