@@ -159,7 +159,8 @@ def print_summary(result: Any, kind: str) -> None:
         print(line)
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
+    """Keep library chatter (warnings, progress bars, info logs) out of the output."""
     os.environ.setdefault("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "0"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")
@@ -183,7 +184,7 @@ def prepare(args: argparse.Namespace) -> tuple[RunConfig, Any]:
 
 def run_once(args: argparse.Namespace, config: RunConfig, data: Any) -> Any:
     """Run (or resume) one loop for ``config``; returns its RunResult."""
-    _quiet_libraries()
+    quiet_libraries()
     from evokd.graph.run import run_loop
     from evokd.teacher import TeacherUnavailable
 
@@ -219,7 +220,7 @@ def _run_seeds(args: argparse.Namespace, config: RunConfig) -> int:
         raise UserError("--seeds starts new runs; resume one seed with --resume RUN_DIR/seed-N "
                         "(or rerun the same --seeds command: finished seeds are kept, stopped "
                         "ones resume)")
-    _quiet_libraries()
+    quiet_libraries()
     from evokd.graph.seeds import run_seeds
 
     return run_seeds(config, args.seeds, api_key=os.environ.get("OPENAI_API_KEY", "")

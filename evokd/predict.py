@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,18 +96,24 @@ def _predict(args: argparse.Namespace) -> int:
     folder = student_dir(Path(args.run_dir))
     spec = student_task(folder)
     texts = read_texts(args.texts, args.file)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
+    from evokd.main import quiet_libraries
 
-    hf_logging.set_verbosity_error()
+    quiet_libraries()
     for record in predictions(spec, folder, texts):
         print(show(record, args.json))
     return 0
 
 
+class _IntermixedParser(UsageParser):
+    """Flags may come before, between or after the texts (``RUN --json TEXT TEXT``)."""
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        return self.parse_intermixed_args(args, namespace)
+
+
 def build_parser() -> UsageParser:
     """The ``predict`` command's flags."""
-    parser = UsageParser(command="predict", description=(
+    parser = _IntermixedParser(command="predict", description=(
         "Label new texts with a run's student (no LLM): the label of each text, or the "
         "entities found in it."))
     parser.add_argument("run_dir", metavar="RUN", help="a run directory, or a student folder")

@@ -82,7 +82,7 @@ def test_predict_labels_entities_and_reads_the_student_alone(
         run_loop: RunLoop, env_key, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = run_loop(reply, rounds=0).run_dir
     capsys.readouterr()
-    assert main.main(["predict", str(run_dir), "Anna Berg left Oslo .", "--json"]) == 0
+    assert main.main(["predict", str(run_dir), "--json", "Anna Berg left Oslo ."]) == 0
     [record] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert record["tokens"] == ["Anna", "Berg", "left", "Oslo", "."]
     assert len(record["tags"]) == 5 and isinstance(record["entities"], list)
