@@ -150,6 +150,7 @@ def test_a_round_that_keeps_nothing_says_why_and_where_to_read_more(
         "--base-url", server.base_url, "--model", server.model, "--student", str(tiny_backbone),
         "--data-dir", str(tiny_data), "--run-dir", str(run_dir), "--train-steps", "5"]) == 0
     err = capsys.readouterr().err
+    assert re.search(r"^round 1: kept 0, dropped (\d+) \(\1 seed_copy\); dev F1 ", err, re.M)
     line = next(line for line in err.splitlines() if "kept nothing" in line)
     assert line.startswith("round 1 kept nothing: mostly seed_copy (")
     assert line.endswith(f"every drop with its reason: python main.py trace {run_dir}")

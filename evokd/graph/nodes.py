@@ -298,7 +298,9 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     if ctx.spec.kind == "ner":  # the same samples for CoNLL tools
         ctx.run_dir.write_text(ctx.run_dir.synthetic.with_suffix(".conll"), conll_text(pool))
     ctx.progress.say(
-        f"round {round_no}: kept {len(batch)}, dropped {sum(reasons.values())}; dev F1 "
+        f"round {round_no}: kept {len(batch)}, dropped {sum(reasons.values())}"
+        + (f" ({', '.join(f'{n} {r}' for r, n in Counter(reasons).most_common())})"
+           if reasons else "") + "; dev F1 "
         f"{percent(dev['f1'])} ({'new best' if improved else f'best {percent(best_f1)}'}), "
         f"tokens {_tokens(ctx):,}" + (f", cost {row['cost']:.4f}" if "cost" in row else "")
     )
