@@ -13,6 +13,7 @@ import yaml
 
 from evokd import main
 from evokd.graph.workdir import prune_work
+from evokd.inspection.model_card import write_model_card
 from evokd.inspection.next_steps import load_snippet
 from evokd.tasks import load_task_data, resolve_task
 from evokd.tasks.readers import read_conll
@@ -162,3 +163,13 @@ def test_help_lists_every_subcommand_with_one_line(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     for name, (_, _, about) in main.SUBCOMMANDS.items():
         assert re.search(rf"^  {re.escape(name)} +{re.escape(about)}$", out, re.M), name
+
+
+def test_a_card_that_cannot_be_written_is_one_line_not_a_failed_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "student").mkdir()
+    (tmp_path / "config.json").write_text("{cut off", encoding="utf-8")
+    assert write_model_card(tmp_path, teacher="t", seed_examples=1) is None
+    err = capsys.readouterr().err
+    assert err.startswith(f"evokd: {tmp_path / 'student' / 'README.md'} not written: ")
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "student" / "README.md").exists()

@@ -5,6 +5,7 @@ student does, how it was made and how to load it. Written from the run directory
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -115,11 +116,16 @@ def card_text(run_dir: Path, *, teacher: str, seed_examples: int) -> str:
 
 
 def write_model_card(run_dir: Path, *, teacher: str, seed_examples: int) -> Path | None:
-    """Write ``student/README.md`` (None when the run has no student yet)."""
+    """Write ``student/README.md`` (None when the run has no student yet). What a finished run
+    calls: a failure is one line on stderr, never the run's end."""
     student = run_dir / "student"
     if not student.is_dir():
         return None
     path = student / CARD
-    path.write_text(card_text(run_dir, teacher=teacher, seed_examples=seed_examples),
-                    encoding="utf-8")
+    try:
+        path.write_text(card_text(run_dir, teacher=teacher, seed_examples=seed_examples),
+                        encoding="utf-8")
+    except Exception as exc:  # the student is delivered all the same
+        print(f"evokd: {path} not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
     return path
