@@ -7,6 +7,7 @@
     python main.py view RUN_DIR         (web page of a run on 127.0.0.1)
     python main.py report RUN_DIR...    (report.html; compares runs when given several)
     python main.py task TASK            (check a task file and show what evokd understood)
+    python main.py predict RUN TEXT...  (label new texts with a run's student)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evokd.core.cli import EXIT_USAGE, UsageParser, visible
+from evokd.core.cli import EXIT_USAGE, UsageParser, percent, visible
 from evokd.core.errors import UserError
 from evokd.core.rundir import RunDir, best_row, full_disk_is_user_error
 from evokd.core.settings import add_flags, given
@@ -37,20 +38,36 @@ from evokd.tasks.registry import is_task_file
 if TYPE_CHECKING:
     from evokd.graph.run import RunResult
 
-# name -> (module, function taking argv and returning an exit code)
+# name -> (module, function taking argv and returning an exit code, one line of help)
 SUBCOMMANDS = {
-    "serve-teacher": ("evokd.teacher.local", "serve_main"),
-    "trace": ("evokd.inspection.timeline", "trace_main"),
-    "view": ("evokd.inspection.viewer", "view_main"),
-    "report": ("evokd.inspection.report", "report_main"),
-    "task": ("evokd.tasks.check", "task_main"),
+    "predict": ("evokd.predict", "predict_main",
+                "label new texts with a run's student (no LLM): RUN TEXT... or --file F"),
+    "trace": ("evokd.inspection.timeline", "trace_main",
+              "a run's timeline in the terminal, round by round, with every drop's reason"),
+    "view": ("evokd.inspection.viewer", "view_main",
+             "a run as a web page on 127.0.0.1 (samples, drops, LLM calls)"),
+    "report": ("evokd.inspection.report", "report_main",
+               "write report.html for a run, or compare several runs"),
+    "task": ("evokd.tasks.check", "task_main",
+             "check a task file and show what evokd understood of it"),
+    "serve-teacher": ("evokd.teacher.local", "serve_main",
+                      "serve the embedded teacher as an OpenAI-compatible endpoint"),
 }
+
+
+def subcommand_help() -> str:
+    """The ``--help`` lines that list the subcommands, one line each."""
+    width = max(map(len, SUBCOMMANDS))
+    lines = [f"  {name:<{width}}  {about}" for name, (_, _, about) in SUBCOMMANDS.items()]
+    return ("subcommands (python main.py COMMAND --help for each):\n" + "\n".join(lines))
 
 
 def build_parser() -> UsageParser:
     """The CLI flags, one per field of RunConfig and Command (graph/config.py)."""
     parser = UsageParser(prog="main.py",
-                         description="EvoKD: distil an LLM into a small student model.")
+                         description="EvoKD: distil an LLM into a small student model.",
+                         epilog=subcommand_help(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_flags(parser, RunConfig, LOCAL_PRESET)
     add_flags(parser, role_switches())
     add_flags(parser, Command, absent=False)  # args.resume, args.quiet, ... always there
@@ -154,34 +171,34 @@ def resume_config(resume: str, settings: Mapping[str, Any]) -> RunConfig:
     return config
 
 
-def _pct(value: Any, width: int = 0) -> str:
-    """A score in % (``-`` where there is none, e.g. no test split)."""
-    return f"{100 * value:{width}.2f}" if isinstance(value, (int, float)) else "-".rjust(width)
-
-
 def print_summary(result: RunResult, kind: str) -> None:
     """The per-round table and where the outputs are."""
     cls = kind == "cls"
     head = "round   dev F1   test F1" + ("  test acc" if cls else "") + "   kept  dropped   tokens"
     print(head)
     for row in result.metrics:
-        acc = f"  {_pct(row.get('test_accuracy'), 8)}" if cls else ""
+        acc = f"  {percent(row.get('test_accuracy'), 8)}" if cls else ""
         mark = " *" if row.get("best") else ""
-        print(f"{row['round']:>5}  {_pct(row['dev_f1'], 7)}  {_pct(row['test_f1'], 8)}{acc}"
+        print(f"{row['round']:>5}  {percent(row['dev_f1'], 7)}  {percent(row['test_f1'], 8)}{acc}"
               f"  {row['kept']:>5}  {row['dropped']:>7}  {row['tokens']:>7}{mark}")
     if result.metrics:
         best = best_row(result.metrics)
-        extra = f", test F1 {_pct(best['test_f1'])}"
+        extra = f", test F1 {percent(best['test_f1'])}"
         if cls:
-            extra = (f", test accuracy {_pct(best.get('test_accuracy'))}, test macro-F1 "
-                     f"{_pct(best['test_f1'])}")
+            extra = (f", test accuracy {percent(best.get('test_accuracy'))}, test macro-F1 "
+                     f"{percent(best['test_f1'])}")
         if best["test_f1"] is None:
             extra = ", no test split"
-        print(f"best student: round {best['round']} (dev F1 {_pct(best['dev_f1'])}{extra})")
+        print(f"best student: round {best['round']} (dev F1 {percent(best['dev_f1'])}{extra})")
     print(f"stopped: {result.stop_reason or DONE}; outputs in {result.run_dir}")
+    from evokd.inspection.next_steps import next_steps
+
+    for line in next_steps(Path(result.run_dir), kind):
+        print(line)
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
+    """Keep library chatter (warnings, progress bars, info logs) out of the output."""
     os.environ.setdefault("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "0"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")
@@ -212,7 +229,7 @@ def run_once(config: RunConfig, data: TaskData, command: Command) -> RunResult:
     run_dir = RunDir(config.run_dir)
     hint = f"python main.py --resume {config.run_dir}"
     with run_dir.lock(), full_disk_is_user_error(hint):
-        _quiet_libraries()
+        quiet_libraries()
         from evokd.graph.run import run_one
 
         return run_one(config, resume=bool(command.resume), show_progress=not command.quiet,
@@ -237,7 +254,7 @@ def _run_seeds(command: Command, config: RunConfig) -> int:
         raise UserError("--seeds starts new runs; resume one seed with --resume RUN_DIR/seed-N "
                         "(or rerun the same --seeds command: finished seeds are kept, stopped "
                         "ones resume)")
-    _quiet_libraries()
+    quiet_libraries()
     from evokd.graph.seeds import run_seeds
 
     return run_seeds(config, command.seeds or [], show_progress=not command.quiet,
@@ -248,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 internal error, 2 bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0] in SUBCOMMANDS:
-        module, function = SUBCOMMANDS[argv[0]]
+        module, function, _ = SUBCOMMANDS[argv[0]]
         return getattr(importlib.import_module(module), function)(argv[1:])
     settings, command = settings_from_args(build_parser().parse_args(argv))
     run_dir = command.resume or settings.get("run_dir")

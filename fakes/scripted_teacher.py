@@ -74,6 +74,10 @@ def reply(request: dict[str, Any]) -> str:
         else:
             texts = news_sentences(n, seed)
         return json.dumps({"texts": texts})
+    if "You write texts for a corpus" in system:  # a compact one-text classification call
+        label = re.search(r'label must clearly be "([^"]+)"', user).group(1)
+        phrases = SENTIMENT.get(label, ["a text"])
+        return json.dumps({"text": f"{phrases[seed % 2]} , take {seed % 10007}"})
     if "quality checker" in system:
         n = int(re.search(r"Samples \((\d+)", user).group(1))
         return json.dumps({"verdicts": [{"index": i, "ok": True, "reason": ""}

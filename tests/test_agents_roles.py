@@ -175,6 +175,32 @@ async def test_generator_compact_empty_text_is_retried(client_for: MakeClient) -
     assert server.calls == 2
 
 
+async def test_generator_compact_classification_asks_for_one_text_of_the_label(
+        client_for: MakeClient) -> None:
+    seed = {"text": "A warm, funny film I will watch again.", "label": "positive"}
+    client, server = client_for(Script(default=json.dumps({"text": "A dull, slow film."})))
+    samples, dropped = await generate(client, CLS, {"weak_labels": ["negative"]}, stance="hard",
+                                      n=1, round_no=1, intended_label="negative", seeds=[seed],
+                                      history="round 1: kept 3", compact=True)
+    assert [(s["text"], s["intended_label"]) for s in samples] == [
+        ("A dull, slow film.", "negative")] and not dropped
+    prompt = user_text(server.requests[0])
+    assert 'Its label must clearly be "negative": dislikes.' in prompt
+    assert "hard case for a classifier" in prompt
+    # no seed example to copy, no analysis JSON, no history
+    assert seed["text"] not in prompt and "<analysis" not in prompt and "round 1" not in prompt
+
+
+async def test_generator_takes_the_text_out_of_labelled_objects(client_for: MakeClient) -> None:
+    """A small model answers the list of strings with objects that carry a label too."""
+    objects = [{"text": "Could you add a dark mode?", "label": "positive"},
+               {"text": "The plot drags on.", "label": "negative"}]
+    client, _ = client_for(Script(default=json.dumps({"texts": objects})))
+    samples, dropped = await generate(client, CLS, {}, stance="easy", n=2, round_no=1,
+                                      intended_label="positive")
+    assert [s["text"] for s in samples] == [o["text"] for o in objects] and not dropped
+
+
 def test_fit_sentences_keeps_the_leading_sentences_under_the_cap() -> None:
     first = "Mr. Smith met Dr. J. Jones of the U.S. team in London ."
     run_on = f"{first} Then he flew home . It " + " ".join(["rained"] * 40)

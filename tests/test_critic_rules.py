@@ -70,6 +70,18 @@ def test_seed_copy_by_similarity() -> None:
     assert reasons(dropped) == ["seed_copy"]
 
 
+def test_seed_copy_inside_a_longer_text() -> None:
+    seed = {"text": "Could you add a dark mode?", "label": "positive"}
+    padded = {"text": "Hello team. Could you add a dark mode? My eyes hurt at night when I "
+                      "write long notes in the evening.", "label": "positive"}
+    other = {"text": "Could you add a calendar view with reminders for my notes?",
+             "label": "positive"}
+    kept, dropped = check_rules(CLS, [padded, other], seeds=[seed])
+    assert reasons(dropped) == ["seed_copy"] and dropped[0]["detail"] == (
+        "holds a seed example word for word")
+    assert [k["text"] for k in kept] == [other["text"]]
+
+
 def test_text_rules_alone_for_unlabelled_texts() -> None:
     texts = [{"text": "Siemens hired Anna Berg ."}, {"text": "siemens hired anna berg"},
              {"text": "EU rejects German call to boycott British lamb ."},

@@ -16,7 +16,13 @@ import pytest
 from evokd import main
 from evokd.inspection.viewer import render_page
 from evokd.tasks import load_task_data, resolve_task, seed_examples
-from fakes.custom_tasks import BUILDERS, NER_LABELS, custom_reply, ner_conll_task
+from fakes.custom_tasks import (
+    BUILDERS,
+    NER_LABELS,
+    custom_reply,
+    ner_conll_task,
+    tickets_csv_task,
+)
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import ORGS
 
@@ -153,6 +159,30 @@ def test_task_command_lists_undeclared_labels_and_exits_2(
     assert (f"error: train: label 'corporation' is not declared but tags {tokens} tokens"
             in captured.out)
     assert captured.err.count("\n") == 1 and "undeclared label" in captured.err
+    # NER: the tags are read as O, and the summary says how many and where
+    train = tmp_path / "data" / "train.conll"
+    first = next(i for i, line in enumerate(train.read_text().splitlines(), start=1)
+                 if line.endswith("corporation"))
+    assert (f"({tokens} tag(s) read as O: undeclared label(s) 'corporation' at "
+            f"{train}:{first}, ") in captured.out
+
+
+def test_a_set_aside_row_is_counted_and_named_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task = tickets_csv_task(tmp_path)
+    train = tmp_path / "train.csv"
+    lines = train.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, start=1) if line.endswith(",billing"))
+    lines[number - 1] = lines[number - 1].removesuffix(",billing") + ",biling"
+    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main.main(["task", str(task)]) == 2
+    out = capsys.readouterr().out
+    assert (f"error: train: label 'biling' is not declared but labels 1 examples, at "
+            f"{train}:{number};") in out
+    rows = len(lines) - 1
+    assert (f"train  {rows - 1:>7,} examples  {train}  (1 example(s) set aside: undeclared "
+            f"label(s) 'biling' at {train}:{number})") in out
 
 
 def test_builtin_task_command_and_unchanged_seed_set(capsys: pytest.CaptureFixture[str]

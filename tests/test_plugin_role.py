@@ -22,6 +22,8 @@ from fakes.data import read_jsonl
 from fakes.scripted_teacher import reply
 from tests.loop_runs import run_main
 from tests.toy_role import ROLE, register_scout
+from tests.toy_role.tally import ROLE as TALLY
+from tests.toy_role.tally import register_tally
 
 GAP = "GAP: no sentences with two organisations"
 
@@ -85,6 +87,34 @@ def test_the_role_is_skipped_when_off(
     assert not [r for r in server.requests
                 if r["messages"][0]["content"].startswith("You are the scout")]
     assert ROLE in (run_dir / "graph.mmd").read_text(), "in the graph all the same"
+
+
+@pytest.fixture
+def tally_role() -> Iterator[registry.AgentRole]:
+    role = register_tally()
+    yield role
+    registry.unregister(TALLY)
+
+
+def test_a_role_without_an_llm_call_runs_beside_an_llm_role(
+    scout_role, tally_role, tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai,
+    env_key
+) -> None:
+    server = fake_openai(scout_or_scripted)
+    run_dir = tmp_path / "run"
+    assert run_main(server, run_dir, tiny_backbone, tiny_data, "--scout", "--tally",
+                    rounds=1) == 0
+    assert json.loads((run_dir / "config.json").read_text())["roles"] == [ROLE, TALLY]
+    events = read_jsonl(run_dir / "trace.jsonl")
+    assert not [e for e in events if e["event"] == "llm_call" and e["role"] == TALLY]
+    order = [e["node"] for e in events if e["event"] == "node"]
+    assert order.index("critic") < order.index(ROLE) < order.index(TALLY) < order.index(
+        "feedback"), "roles of one stage run in name order"
+    [note] = [e["notes"][TALLY] for e in events if e["event"] == "node" and e["node"] == TALLY]
+    batch = [s for s in read_jsonl(run_dir / "synthetic.jsonl") if s["round"] == 1]
+    tagged = sum(tag.startswith("B-") for s in batch for tag in s["tags"])
+    assert batch and sum(note["counts"].values()) == tagged > 0
+    assert f"{TALLY} {note['text']}" in render_timeline(run_dir, color=False)
 
 
 def test_a_role_with_a_setting_name_or_no_stage_is_refused() -> None:

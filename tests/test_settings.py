@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evokd import main
+from evokd import docs, main
 from evokd.core.errors import UserError
 from evokd.core.rundir import RunDir
 from evokd.core.settings import flag_fields, flag_name, keyword_values
@@ -22,8 +22,20 @@ BASE = ["--task", "sst2", "--rounds", "0", "--data-dir", str(ROOT.parent / "shar
 def test_readme_flag_table_is_the_one_made_from_the_fields() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert flags_markdown() in readme, (
-        "README's flag table is out of date; paste the output of "
-        "python -c 'from graph.config import flags_markdown; print(flags_markdown())'")
+        "README's flag table is out of date; rewrite it with: python -m evokd.docs")
+
+
+def test_evokd_docs_rewrites_a_stale_flag_table(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# Flags\n\n| flag | default | what it does |\n|---|---|---|\n"
+                      "| `--gone` | 1 | a flag that no longer exists |\n\nAfter the table.\n",
+                      encoding="utf-8")
+    assert docs.main([str(readme)]) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert text == "# Flags\n\n" + flags_markdown().rstrip("\n") + "\n\nAfter the table.\n"
+    assert docs.main([str(readme)]) == 0 and readme.read_text(encoding="utf-8") == text
+    readme.write_text("no table here\n", encoding="utf-8")
+    assert docs.main([str(readme)]) == 2
 
 
 def test_every_flag_is_its_field_name_in_kebab_case() -> None:

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from langgraph.graph.state import CompiledStateGraph
 
+from evokd.agents.registry import optional_roles
+
 ROOT = Path(__file__).resolve().parents[1]
-NODES = {"train_seed", "evaluate", "reviewer", "analyst", "generator", "gather", "labeler",
-         "critic", "feedback", "train", "assess", "finish"}
+# the loop's own nodes (graph/build.py); every registered optional role adds its own
+CORE_NODES = {"train_seed", "evaluate", "analyst", "generator", "gather", "labeler", "critic",
+              "feedback", "train", "assess", "finish"}
 
 
 def test_langgraph_json_loads_the_compiled_graph() -> None:
@@ -23,4 +26,6 @@ def test_langgraph_json_loads_the_compiled_graph() -> None:
     spec.loader.exec_module(module)
     graph = getattr(module, attr)
     assert isinstance(graph, CompiledStateGraph)
-    assert set(graph.get_graph().nodes) == NODES | {"__start__", "__end__"}
+    roles = {role.name for role in optional_roles()}
+    assert "reviewer" in roles
+    assert set(graph.get_graph().nodes) == CORE_NODES | roles | {"__start__", "__end__"}

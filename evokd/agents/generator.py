@@ -88,6 +88,16 @@ class Texts(BaseModel):
 
     texts: list[str] = Field(default_factory=list)
 
+    @field_validator("texts", mode="before")
+    @classmethod
+    def _unwrap_objects(cls, texts: Any) -> Any:
+        """Take the text out of ``{"text": ...}`` objects: a small model often answers a list
+        of strings with objects that also carry a label."""
+        if not isinstance(texts, list):
+            return texts
+        return [item["text"] if isinstance(item, dict) and isinstance(item.get("text"), str)
+                else item for item in texts]
+
     @field_validator("texts")
     @classmethod
     def _strip_placeholders(cls, texts: list[str]) -> list[str]:

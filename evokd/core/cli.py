@@ -60,6 +60,12 @@ def visible(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def percent(value: object, width: int = 0) -> str:
+    """A score (0..1) in percent with two decimals, the one scale of every printed score
+    (``-`` where there is none, e.g. no test split)."""
+    return f"{100 * value:{width}.2f}" if isinstance(value, (int, float)) else "-".rjust(width)
+
+
 def int_at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type: a whole number >= ``minimum``."""
 

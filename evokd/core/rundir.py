@@ -92,9 +92,28 @@ class RunDir:
                 "or choose another --run-dir"
             )
 
+    work_dir = property(lambda self: self.path / "work")
+    synthetic_conll = property(lambda self: self.path / "synthetic.conll")  # NER tasks only
+
     def work(self, name: str) -> Path:
         """A scratch folder for intermediate students (e.g. ``round-2``)."""
-        return self.path / "work" / name
+        return self.work_dir / name
+
+    def prune_work(self, keep: Path | str) -> list[Path]:
+        """Remove the round students under ``work/`` other than ``keep`` (the best so far,
+        which ``--resume`` needs); returns what was removed. Called when a round starts
+        training, after the checkpoint that made ``keep`` the best student, so a resumed run
+        never looks for a removed folder."""
+        kept = Path(keep).resolve()
+        removed = [path for path in sorted(self.work_dir.glob("round-*"))
+                   if path.is_dir() and path.resolve() != kept]
+        for path in removed:
+            shutil.rmtree(path, ignore_errors=True)
+        return removed
+
+    def remove_work(self) -> None:
+        """Remove ``work/`` (a finished run: the delivered student is in ``student/``)."""
+        shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def write_text(self, path: Path, text: str) -> None:
         """Write ``text`` atomically (temp file + rename)."""

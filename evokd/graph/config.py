@@ -131,8 +131,9 @@ class RunConfig:
     texts_per_call: int = setting(4, "texts asked of one generator call", parse=positive,
                                   metavar="N")
     prompts: Literal["full", "compact"] = setting(
-        "full", "compact: for a small model, a one-text NER generator call asks for one plain "
-        "sentence on a topic with the target types (no examples, analysis JSON or history), "
+        "full", "compact: for a small model, a one-text generator call asks for one plain "
+        "text on a topic with the target types or label (no examples, analysis JSON or "
+        "history), "
         "and the NER labeler's reply is capped at its expected size and keeps the entities "
         "that are in the text and in the task instead of failing on the others",
         choices=("full", "compact"))
@@ -173,6 +174,9 @@ class RunConfig:
     # where things are
     run_dir: str = setting("", "where outputs go", metavar="DIR",
                            shown_default="`runs/<task>-<time>`")
+    keep_work: bool = setting(
+        False, "keep every round's student under `RUN_DIR/work/` (by default `work/` holds only "
+        "the best student so far, what `--resume` needs, and goes when the run ends)")
     data_dir: str = setting(
         "", "where the built-in tasks' data lives (`<dir>/<task>/`); a task file's paths are "
         "relative to the file", metavar="DIR", shown_default="`$EVOKD_DATA_DIR`, else `./data`")

@@ -17,15 +17,18 @@ from evokd.agents.critic import criticize
 from evokd.agents.generator import generate, generate_labelled
 from evokd.agents.labeler import label
 from evokd.core import trace
+from evokd.core.cli import percent
 from evokd.graph.context import RunContext
 from evokd.graph.feedback import split_feedback
 from evokd.graph.memory import round_history, round_record
 from evokd.graph.state import GeneratorJob, LabelerJob, LoopState, MetricsRow
 from evokd.graph.strategy import plan
-from evokd.graph.targeting import generator_request
+from evokd.graph.targeting import expected_calls, generator_request
+from evokd.samples.drops import main_drop_reason
 from evokd.samples.records import Drop, Feedback
 from evokd.samples.rules import RuleCritic, sample_text, text_key
 from evokd.stop_reasons import BUDGET_SPENT, DONE, no_gain, rounds_done
+from evokd.tasks.readers import conll_text
 from evokd.teacher import BudgetExhausted
 
 Ctx = Runtime[RunContext]
@@ -80,6 +83,7 @@ def _metrics_row(ctx: RunContext, round_no: int, dev: dict[str, Any],
     row: MetricsRow = {
         "round": round_no, "dev_f1": dev["f1"], "test_f1": test["f1"] if test else None,
         "per_label_f1": {k: v["f1"] for k, v in shown["per_label"].items()},
+        "dev_per_label_f1": _label_f1(dev),
         "tokens": _tokens(ctx), "kept": kept, "dropped": dropped, "best": best,
     }
     if test is None:
@@ -105,8 +109,8 @@ async def train_seed(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx.run_dir.publish_student(Path(path))
     metrics = [_metrics_row(ctx, 0, dev, test, 0, 0, True)]
     ctx.run_dir.write_jsonl(ctx.run_dir.metrics, metrics)
-    ctx.progress.say(f"seed student: dev F1 {dev['f1']:.4f}"
-                     + (f", test F1 {test['f1']:.4f}" if test else ", no test split"))
+    ctx.progress.say(f"seed student: dev F1 {percent(dev['f1'])}"
+                     + (f", test F1 {percent(test['f1'])}" if test else ", no test split"))
     return {"round": 0, "student_path": path, "best_dev_f1": dev["f1"], "stale_rounds": 0,
             "label_f1": _label_f1(dev),
             "metrics": metrics, "pool": [], "history": [], "batch": [], "stop_reason": ""}
@@ -129,7 +133,8 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     feedback: Feedback = state.get("feedback") or {"correct": [], "wrong": []}
     if not ctx.config.correct:  # --no-correct: the analysis sees only the errors
         feedback = {**feedback, "correct": []}
-    ctx.progress.phase(f"round {round_no}: analyst, generator, labeler, critic")
+    ctx.progress.phase(f"round {round_no}: analyst, generator, labeler, critic",
+                       calls=expected_calls(ctx.config))
     reset: dict[str, Any] = {"round": round_no, "texts": None, "labelled": None,
                              "drops": None, "batch": []}
     if not plan(ctx.config).analysis:  # the static baseline: no analyst call
@@ -248,6 +253,8 @@ async def train(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     if not state.get("batch"):
         return {"candidate_path": ""}
+    if not ctx.config.keep_work:  # the earlier rounds' students that lost to the best
+        ctx.run_dir.prune_work(state["student_path"])
     retrain = ctx.config.schedule == "retrain"
     path, cut = await asyncio.to_thread(
         _train, ctx, None if retrain else state["student_path"], training_set(state, ctx),
@@ -281,11 +288,19 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
         history = []
     ctx.run_dir.write_jsonl(ctx.run_dir.metrics, metrics)
     ctx.run_dir.write_jsonl(ctx.run_dir.synthetic, pool)
+    if ctx.spec.kind == "ner":  # the same samples for CoNLL tools
+        ctx.run_dir.write_text(ctx.run_dir.synthetic_conll, conll_text(pool))
     ctx.progress.say(
-        f"round {round_no}: kept {len(batch)}, dropped {sum(reasons.values())}; dev F1 "
-        f"{dev['f1']:.4f} ({'new best' if improved else f'best {best_f1:.4f}'}), "
+        f"round {round_no}: kept {len(batch)}, dropped {sum(reasons.values())}"
+        + (f" ({', '.join(f'{n} {r}' for r, n in Counter(reasons).most_common())})"
+           if reasons else "") + "; dev F1 "
+        f"{percent(dev['f1'])} ({'new best' if improved else f'best {percent(best_f1)}'}), "
         f"tokens {_tokens(ctx):,}" + (f", cost {row['cost']:.4f}" if "cost" in row else "")
     )
+    if not batch and state.get("drops"):
+        ctx.progress.say(f"round {round_no} kept nothing: mostly "
+                         f"{main_drop_reason(state['drops'])}; every drop with its reason: "
+                         f"python main.py trace {ctx.run_dir.path}")
     return {"student_path": best_path, "best_dev_f1": best_f1, "label_f1": label_f1,
             "metrics": metrics,
             "pool": pool, "history": history,

@@ -25,6 +25,8 @@ class ProgressDisplay:
         self._bar: Progress | None = None
         self._task: Any = None
         self._last_line = 0.0
+        self._phase_start = time.monotonic()
+        self._phase_calls: tuple[int, int | None] = (0, None)  # calls before it, its total
 
     def __enter__(self) -> ProgressDisplay:
         if self.live:
@@ -41,12 +43,18 @@ class ProgressDisplay:
             self._bar = None
 
     def say(self, text: str) -> None:
-        """A line that stays (round results, phase changes)."""
+        """A line that stays (round results, phase changes), never wrapped or read as
+        markup (a drop reason may hold brackets)."""
         if not self.quiet:
-            self.console.print(Text(visible(text)))
+            self.console.print(Text(visible(text)), soft_wrap=True)
 
-    def phase(self, description: str, total: int | None = None) -> None:
-        """Start a new bar (training, LLM calls); a plain line when not on a terminal."""
+    def phase(self, description: str, total: int | None = None,
+              calls: int | None = None) -> None:
+        """Start a new bar (training, LLM calls); a plain line when not on a terminal.
+        ``calls``: about how many LLM calls the phase makes (its progress lines then show
+        done/total and the time left)."""
+        self._phase_start = time.monotonic()
+        self._phase_calls = (self.calls, calls)
         if self._bar is None:
             if not self.quiet:
                 self.console.print(description)
@@ -61,7 +69,16 @@ class ProgressDisplay:
             self._bar.update(self._task, completed=step, total=total, info=f"loss {loss:.3f}")
         elif not self.quiet and (step == total or time.monotonic() - self._last_line > 30):
             self._last_line = time.monotonic()
-            self.console.print(f"  training step {step}/{total}, loss {loss:.3f}")
+            self.console.print(f"  training step {step}/{total}, loss {loss:.3f}, "
+                               f"{self._timing(step, total)}", soft_wrap=True)
+
+    def _timing(self, done: int, total: int | None) -> str:
+        """Elapsed time of the phase, and the time left at its pace so far."""
+        elapsed = time.monotonic() - self._phase_start
+        text = f"{_clock(elapsed)} elapsed"
+        if total and 0 < done < total:
+            text += f", about {_clock(elapsed / done * (total - done))} left"
+        return text
 
     def llm_event(self, event: dict[str, Any], in_flight: int) -> None:
         """Account an ``llm_call`` trace event."""
@@ -69,12 +86,22 @@ class ProgressDisplay:
         self.tokens += int(event.get("prompt_tokens") or 0) + int(
             event.get("completion_tokens") or 0
         )
-        info = f"{self.calls} calls, {in_flight} in flight, {self.tokens:,} tokens"
+        before, expected = self._phase_calls
+        done = self.calls - before
+        shown = f"{done}/~{expected}" if expected else f"{done}"
+        info = (f"{shown} calls, {in_flight} in flight, {self.tokens:,} tokens, "
+                + self._timing(done, expected))
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=0, info=info)
         elif not self.quiet and time.monotonic() - self._last_line > 30:
             self._last_line = time.monotonic()
-            self.console.print(f"  LLM: {info}")
+            self.console.print(f"  LLM: {info}", soft_wrap=True)
+
+
+def _clock(seconds: float) -> str:
+    """``1m 05s`` (or ``42s``)."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
 
 
 def stderr_is_terminal() -> bool:

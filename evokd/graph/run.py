@@ -223,9 +223,15 @@ async def run_loop(
                     teacher.ledger.carry_over(*run_dir.traced_usage())
                 run_dir.append_trace(trace.run_start(resume, config.task))
                 await stream_run(graph, context, None if resume and snapshot.values else {})
-            final = (await graph.aget_state(THREAD)).values
+            snapshot = await graph.aget_state(THREAD)
+            final = snapshot.values
+    if not snapshot.next and not config.keep_work:  # finished: student/ holds the best one
+        run_dir.remove_work()
     tokens = teacher.ledger.total_tokens if teacher is not None else 0
+    from evokd.inspection.model_card import write_model_card
     from evokd.inspection.report import report_after_run  # matplotlib loads only here
 
     report_after_run(run_dir.path)  # report.html; a failure to draw is one line, not an error
+    write_model_card(run_dir.path, teacher=describe_teacher(config),
+                     seed_examples=len(seed_set))
     return RunResult(run_dir.path, final.get("metrics", []), final.get("stop_reason", ""), tokens)

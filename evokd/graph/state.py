@@ -45,6 +45,7 @@ class _MetricsCore(TypedDict):
     dev_f1: float
     test_f1: float | None  # None without a test split
     per_label_f1: dict[str, float]
+    dev_per_label_f1: dict[str, float]
     tokens: int
     kept: int
     dropped: int

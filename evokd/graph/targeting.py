@@ -9,10 +9,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from evokd.agents.generator import GeneratorRequest, target_labels
+from evokd.graph.config import RunConfig
 from evokd.graph.context import RunContext
 from evokd.graph.memory import round_history
 from evokd.graph.state import GeneratorJob, LoopState
 from evokd.graph.strategy import plan, stance_quotas
+
+
+def expected_calls(cfg: RunConfig) -> int:
+    """About how many LLM calls one round makes when every reply is usable (the progress
+    line's total): the analyst, the generator calls, one labeler call per text and the critic's
+    batches. Retries and optional roles come on top."""
+    texts = cfg.samples_per_round
+    generator = sum(math.ceil(q / cfg.texts_per_call) for q in stance_quotas(cfg).values())
+    return (int(plan(cfg).analysis) + generator + (texts if cfg.separate_labeling else 0)
+            + (math.ceil(texts / cfg.critic_batch) if cfg.llm_critic and cfg.critic else 0))
+
 
 WEAK_BONUS = 0.5  # extra weight of a label the analyst names weak
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from evokd.samples.records import Drop
@@ -63,3 +63,16 @@ def reply_error_drop(error: Exception, *, role: str, sample: Mapping[str, Any] |
         sample=sample,
         raw=getattr(error, "raw_text", "") or "",
     )
+
+
+def main_drop_reason(drops: Sequence[Mapping[str, Any]]) -> str:
+    """The most common drop reason as ``"REASON (N of M drops, e.g. DETAIL)"``, or "" with no
+    drops (the line a round that keeps nothing shows)."""
+    reasons = [d.get("reason") for d in drops if isinstance(d, Mapping)]
+    if not reasons:
+        return ""
+    top = max(set(reasons), key=lambda r: (reasons.count(r), str(r)))
+    detail = next((str(d.get("detail") or "") for d in drops
+                   if isinstance(d, Mapping) and d.get("reason") == top), "")
+    example = f", e.g. {detail[:160]}" if detail else ""
+    return f"{top} ({reasons.count(top)} of {len(reasons)} drops{example})"

@@ -139,6 +139,8 @@ class RuleCritic:
     def _seed_copy(self, norm: str) -> str | None:
         words = frozenset(norm.split())
         for seed in self._seeds:
+            if len(seed.words) >= 4 and f" {seed.norm} " in f" {norm} ":
+                return "holds a seed example word for word"
             union = len(words | seed.words)
             jaccard = len(words & seed.words) / union if union else 0.0
             if jaccard >= self.jaccard:

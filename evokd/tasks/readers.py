@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,8 +68,26 @@ def not_utf8(path: Path) -> UserError:
     return UserError(f"{path}: not UTF-8 text (byte {offset}); convert it to UTF-8")
 
 
+class LabelTally(Counter[str]):
+    """Labels a task does not declare, counted (the lenient read of ``main.py task``), with
+    the places (``file:line``) where each occurs, the first few kept."""
+
+    KEPT = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.places: dict[str, list[str]] = {}
+
+    def note(self, label: str, where: str) -> None:
+        """Count one use of ``label`` at ``where``."""
+        self[label] += 1
+        places = self.places.setdefault(label, [])
+        if len(places) < self.KEPT:
+            places.append(where)
+
+
 def check_tag(tag: str, labels: tuple[str, ...], where: str,
-              unknown: Counter[str] | None) -> str:
+              unknown: LabelTally | None) -> str:
     """``tag`` if its entity type is declared; else an error (or ``O``, counted in ``unknown``)."""
     if tag == "O":
         return tag
@@ -81,12 +99,12 @@ def check_tag(tag: str, labels: tuple[str, ...], where: str,
     if unknown is None:
         raise UserError(f"{where}: unknown tag {tag!r}; expected a type among "
                         f"{', '.join(labels)} (declare it under labels: or fix the data)")
-    unknown[kind] += 1
+    unknown.note(kind, where)
     return "O"
 
 
 def class_label(value: Any, labels: tuple[str, ...], where: str,
-                unknown: Counter[str] | None) -> str | None:
+                unknown: LabelTally | None) -> str | None:
     """A class label given by name or by its index in ``labels``; None if undeclared and counted."""
     if isinstance(value, str) and value in labels:
         return labels[labels.index(value)]  # the task's own string, shared by every example
@@ -98,12 +116,12 @@ def class_label(value: Any, labels: tuple[str, ...], where: str,
     if unknown is None:
         raise UserError(f"{where}: unknown label {value!r}; expected 0-{len(labels) - 1} "
                         f"or one of {', '.join(labels)} (declare it under labels: or fix the data)")
-    unknown[str(value)] += 1
+    unknown.note(str(value), where)
     return None
 
 
 def read_conll(path: Path, labels: tuple[str, ...] | None = None, hint: str = "",
-               unknown: Counter[str] | None = None) -> list[Example]:
+               unknown: LabelTally | None = None) -> list[Example]:
     """Read ``token ... TAG`` lines (tag in the last column, whitespace or tab separated);
     blank lines end sentences; ``-DOCSTART-`` lines are skipped. IOB1 and BIOES tags are
     normalised to IOB2. With ``labels``, tags of other types are errors naming ``file:line``."""
@@ -134,6 +152,14 @@ def read_conll(path: Path, labels: tuple[str, ...] | None = None, hint: str = ""
     return normalise_tags(sentences)
 
 
+def conll_text(examples: Sequence[Mapping[str, Any]]) -> str:
+    """NER examples as CoNLL text that :func:`read_conll` reads back: a ``token TAG`` line
+    per token, a blank line after each sentence."""
+    return "".join("".join(f"{token} {tag}\n" for token, tag in
+                           zip(ex["tokens"], ex["tags"], strict=True)) + "\n"
+                   for ex in examples if ex.get("tokens"))
+
+
 def _records(path: Path, hint: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line of a JSONL file."""
     for number, raw in enumerate(read_lines(path, hint), start=1):
@@ -150,7 +176,7 @@ def _records(path: Path, hint: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def cls_example(record: dict[str, Any], spec: TaskSpec, where: str,
-                unknown: Counter[str] | None) -> Example | None:
+                unknown: LabelTally | None) -> Example | None:
     """A classification example from one record (JSONL line, CSV row or dataset row)."""
     text_field, label_field = spec.source.text_field, spec.source.label_field
     if text_field not in record or label_field not in record:
@@ -164,7 +190,7 @@ def cls_example(record: dict[str, Any], spec: TaskSpec, where: str,
 
 
 def ner_example(record: dict[str, Any], spec: TaskSpec, where: str,
-                unknown: Counter[str] | None, tag_names: list[str] | None = None) -> Example:
+                unknown: LabelTally | None, tag_names: list[str] | None = None) -> Example:
     """An NER example from a record with a token list and a tag list (names or ClassLabel ids)."""
     tokens_field, tags_field = spec.source.tokens_field, spec.source.tags_field
     tokens, tags = record.get(tokens_field), record.get(tags_field)
@@ -181,7 +207,7 @@ def ner_example(record: dict[str, Any], spec: TaskSpec, where: str,
 
 
 def read_jsonl(path: Path, spec: TaskSpec, hint: str = "",
-               unknown: Counter[str] | None = None) -> list[Example]:
+               unknown: LabelTally | None = None) -> list[Example]:
     """Read JSONL: ``text_field``/``label_field`` for classification (label by name or index),
     ``tokens_field``/``tags_field`` for NER."""
     if spec.kind == "ner":
@@ -192,7 +218,7 @@ def read_jsonl(path: Path, spec: TaskSpec, hint: str = "",
 
 
 def read_csv(path: Path, spec: TaskSpec, hint: str = "",
-             unknown: Counter[str] | None = None) -> list[Example]:
+             unknown: LabelTally | None = None) -> list[Example]:
     """Read a classification CSV with a header row naming ``text_field`` and ``label_field``."""
     if spec.kind == "ner":
         raise UserError(f"{spec.source.origin}: format csv holds classification data; write NER "
@@ -210,7 +236,7 @@ def read_csv(path: Path, spec: TaskSpec, hint: str = "",
 
 
 def _csv_examples(reader: csv.DictReader[str], path: Path, spec: TaskSpec,
-                  unknown: Counter[str] | None) -> Iterator[Example]:
+                  unknown: LabelTally | None) -> Iterator[Example]:
     fields = reader.fieldnames or []
     for name in (spec.source.text_field, spec.source.label_field):
         if name not in fields:
@@ -225,7 +251,7 @@ def _csv_examples(reader: csv.DictReader[str], path: Path, spec: TaskSpec,
 
 
 def read_file(spec: TaskSpec, path: Path, hint: str = "",
-              unknown: Counter[str] | None = None) -> list[Example]:
+              unknown: LabelTally | None = None) -> list[Example]:
     """Read one split file in the task's format."""
     if spec.data_format == "conll":
         if spec.kind != "ner":
