@@ -179,9 +179,9 @@ async def test_generator_compact_classification_asks_for_one_text_of_the_label(
         client_for: MakeClient) -> None:
     seed = {"text": "A warm, funny film I will watch again.", "label": "positive"}
     client, server = client_for(Script(default=json.dumps({"text": "A dull, slow film."})))
-    samples, dropped = await generate(client, CLS, {"weak_labels": ["negative"]}, stance="hard",
-                                      n=1, round_no=1, intended_label="negative", seeds=[seed],
-                                      history="round 1: kept 3", compact=True)
+    samples, dropped = await generate(client, CLS, GeneratorRequest(
+        "hard", 1, 1, {"weak_labels": ["negative"]}, intended_label="negative", seeds=[seed],
+        history="round 1: kept 3", compact=True))
     assert [(s["text"], s["intended_label"]) for s in samples] == [
         ("A dull, slow film.", "negative")] and not dropped
     prompt = user_text(server.requests[0])
@@ -196,8 +196,8 @@ async def test_generator_takes_the_text_out_of_labelled_objects(client_for: Make
     objects = [{"text": "Could you add a dark mode?", "label": "positive"},
                {"text": "The plot drags on.", "label": "negative"}]
     client, _ = client_for(Script(default=json.dumps({"texts": objects})))
-    samples, dropped = await generate(client, CLS, {}, stance="easy", n=2, round_no=1,
-                                      intended_label="positive")
+    samples, dropped = await generate(client, CLS, GeneratorRequest(
+        "easy", 2, 1, intended_label="positive"))
     assert [s["text"] for s in samples] == [o["text"] for o in objects] and not dropped
 
 
