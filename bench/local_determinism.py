@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evokd.agents.generator import generate  # noqa: E402
+from evokd.agents.generator import GeneratorRequest, generate  # noqa: E402
 from evokd.tasks import resolve_data_dir, resolve_task  # noqa: E402
 from evokd.tasks.spec import TaskSpec  # noqa: E402
 from evokd.teacher import TeacherClient, TeacherSettings  # noqa: E402
@@ -33,10 +33,10 @@ async def texts(base_url: str, model: str, task: TaskSpec, calls: int, concurren
                                timeout_s=900.0, seed=seed, validation_retries=0,
                                temperature=TEMPERATURE)
     async with TeacherClient(settings) as client:  # no response cache: every call decodes
-        done = await asyncio.gather(*(generate(
-            client, task, {}, stance="hard" if call % 2 else "easy", n=1, round_no=1,
-            call=call, intended_label=task.labels[call % len(task.labels)]
-            if task.kind == "cls" else None, compact=True) for call in range(calls)))
+        done = await asyncio.gather(*(generate(client, task, GeneratorRequest(
+            "hard" if call % 2 else "easy", 1, 1, call=call,
+            intended_label=task.labels[call % len(task.labels)] if task.kind == "cls" else None,
+            compact=True)) for call in range(calls)))
     return [samples[0]["text"] if samples else None for samples, _ in done]
 
 
