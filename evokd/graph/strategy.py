@@ -13,12 +13,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from evokd.samples.records import Stance
 
-if TYPE_CHECKING:
-    from evokd.graph.config import RunConfig
+
+class StrategySettings(Protocol):
+    """The settings a plan reads (``RunConfig`` has them; this module does not import it, since
+    the config reads ``STRATEGIES`` from here)."""
+
+    @property
+    def strategy(self) -> str: ...
+    @property
+    def easy(self) -> bool: ...
+    @property
+    def history(self) -> bool: ...
+    @property
+    def samples_per_round(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ def strategy(name: str) -> Strategy:
     return STRATEGIES[name]
 
 
-def plan(config: RunConfig) -> Strategy:
+def plan(config: StrategySettings) -> Strategy:
     """The run's strategy with its ablations applied: ``--no-history`` keeps no review
     history, ``--no-easy`` asks for hard texts only."""
     base = strategy(config.strategy)
@@ -55,7 +66,7 @@ def plan(config: RunConfig) -> Strategy:
                     history=base.history and config.history, stances=stances)
 
 
-def stance_quotas(config: RunConfig) -> dict[Stance, int]:
+def stance_quotas(config: StrategySettings) -> dict[Stance, int]:
     """The round's sample quota per stance: half hard (rounded up), half easy; all hard with
     --no-easy; all plain for the static baseline."""
     stances, total = plan(config).stances, config.samples_per_round
