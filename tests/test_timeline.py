@@ -104,3 +104,15 @@ def test_mermaid_svg_has_every_node_and_edge(tmp_path: Path) -> None:
     assert all(f'id="node-{n}"' in svg for n in diagram.nodes)
     assert svg.count("<path class=") == len(diagram.edges)
     assert "2 calls &lt;x&gt;" in svg
+
+
+def test_a_drop_reason_is_shown_whole(tmp_path: Path) -> None:
+    """The reason is what a user reads to fix a run: it is not cut to a part of the width."""
+    run_dir = write_fake_run(tmp_path / "run")
+    detail = ("texts.0: Input should be a valid string (got {'text': 'Could you add a dark "
+              "mode?', 'label': 'feature'}); write 1 new non-empty text")
+    with (run_dir / "trace.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"event": "drop", "round": 1, "reason": "malformed_reply",
+                                 "role": "generator", "detail": detail}) + "\n")
+    text = render_timeline(run_dir, width=100, max_drops=10)
+    assert detail in " ".join(text.split())

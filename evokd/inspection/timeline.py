@@ -18,15 +18,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from evokd.core.cli import run_command, visible
+from evokd.core.cli import percent, run_command, visible
 from evokd.inspection.runlog import RoundLog, RunLog, enabled_roles, load_run, run_dir_parser
 from evokd.inspection.samples import drop_text
 
 INDENT = "  "
-
-
-def _pct(value: object) -> str:
-    return f"{100 * value:.2f}" if isinstance(value, (int, float)) else "-"
 
 
 def _clip(text: str, width: int) -> str:
@@ -98,7 +94,7 @@ def _samples(out: _Writer, entry: RoundLog, max_drops: int, width: int) -> None:
         detail = str(drop.get("detail") or "")
         out.line((f"- {drop.get('reason', '?')}", "yellow"), f" [{drop.get('role', '?')}] ",
                  _clip(text or "(whole reply)", width // 2),
-                 f"  — {_clip(detail, width // 3)}" if detail else "", indent=2)
+                 f"  — {_clip(detail, 4 * width)}" if detail else "", indent=2)
     if len(entry.drops) > max_drops:
         out.line(f"… {len(entry.drops) - max_drops} more drops (--max-drops N)", indent=2)
 
@@ -132,15 +128,15 @@ def _round(out: _Writer, entry: RoundLog, max_drops: int, width: int) -> None:
                  f"{wrong} wrong (round 1's input)", indent=1)
     row = entry.metrics
     if row:
-        acc = f"  test acc {_pct(row['test_accuracy'])}" if "test_accuracy" in row else ""
+        acc = f"  test acc {percent(row['test_accuracy'])}" if "test_accuracy" in row else ""
         best = "  best so far" if row.get("best") else ""
-        out.line(("metrics ", "cyan"), (f"dev F1 {_pct(row.get('dev_f1'))}", "bold green"),
-                 f"  test F1 {_pct(row.get('test_f1'))}{acc}  tokens {row.get('tokens', 0):,}"
+        out.line(("metrics ", "cyan"), (f"dev F1 {percent(row.get('dev_f1'))}", "bold green"),
+                 f"  test F1 {percent(row.get('test_f1'))}{acc}  tokens {row.get('tokens', 0):,}"
                  f"{best}", indent=1)
         per_label = row.get("per_label_f1") or {}
         if per_label:
             out.line("test F1 per label: " + ", ".join(
-                f"{k} {_pct(v)}" for k, v in sorted(per_label.items())), indent=2)
+                f"{k} {percent(v)}" for k, v in sorted(per_label.items())), indent=2)
     elif entry.number > 0:
         out.line(("metrics ", "cyan"), "(round not finished)", indent=1)
 
