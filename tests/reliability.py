@@ -69,7 +69,9 @@ class Reference:
 @pytest.fixture(scope="session")
 def reference_run(tmp_path_factory: pytest.TempPathFactory, tiny_backbone: Path,
                   tiny_data: Path) -> Reference:
-    """One fault-free run of the shared configuration (built once per test session)."""
+    """One fault-free run of the shared configuration (built once per test session). It keeps
+    ``work/``, as a run that stopped part-way does, so a copy cut back to an earlier checkpoint
+    can go on."""
     root = tmp_path_factory.mktemp("reference")
     with pytest.MonkeyPatch.context() as patch, FakeOpenAI(reply) as server:
         patch.setenv("EVOKD_CACHE_DIR", str(root / "cache"))
@@ -77,10 +79,20 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory, tiny_backbone: Path,
         for name in ("OPENAI_BASE_URL", "OPENAI_API_BASE"):
             patch.delenv(name, raising=False)
         run_dir = root / "run"
-        assert main.main(loop_args(server.base_url, run_dir, tiny_backbone, tiny_data)) == 0
+        assert main.main(loop_args(server.base_url, run_dir, tiny_backbone, tiny_data,
+                                   "--keep-work")) == 0
     samples = accepted(run_dir)
     assert {s["round"] for s in samples} == set(range(1, ROUNDS + 1))
     return Reference(run_dir, samples, read_jsonl(run_dir / "metrics.jsonl"))
+
+
+@pytest.fixture
+def no_loaded_students(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget the students this process has loaded, so a resumed run must read its own folder
+    (a student cached from the reference run would hide a path into the original folder)."""
+    from evokd.graph import students
+
+    monkeypatch.setattr(students, "_CACHE", {})
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

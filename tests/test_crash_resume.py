@@ -211,7 +211,7 @@ def _cut_checkpoints_after(db: Path, node: str) -> None:
 
 @pytest.mark.slow
 def test_a_run_that_died_between_a_step_and_its_checkpoint_is_not_taken_as_finished(
-    reference_run, tmp_path: Path, fake_openai, monkeypatch
+    reference_run, tmp_path: Path, fake_openai, monkeypatch, no_loaded_students
 ) -> None:
     from evokd import main
     run_dir = tmp_path / "run"

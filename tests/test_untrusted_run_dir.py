@@ -5,12 +5,14 @@ stored one), one process at a time works in a folder, and a full disk is one lin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import ormsgpack
@@ -31,6 +33,17 @@ def _copy(reference: Path, where: Path) -> Path:
     original folder and its server)."""
     shutil.copytree(reference, where)
     return where
+
+
+@contextlib.contextmanager
+def _away(folder: Path) -> Iterator[None]:
+    """``folder`` moved aside for the block (and put back after it)."""
+    aside = folder.with_name(folder.name + ".aside")
+    folder.rename(aside)
+    try:
+        yield
+    finally:
+        aside.rename(folder)
 
 
 def _one_line(err: str) -> str:
@@ -63,7 +76,7 @@ def test_a_crafted_checkpoint_is_refused_and_nothing_runs(
 
 
 def test_a_copied_run_resumes_in_its_own_folder_with_the_endpoint_named_now(
-    reference_run, tmp_path: Path, fake_openai, monkeypatch, capsys
+    reference_run, tmp_path: Path, fake_openai, monkeypatch, capsys, no_loaded_students
 ) -> None:
     run_dir = _copy(reference_run.run_dir, tmp_path / "copy")
     _cut_checkpoints_after(run_dir / "checkpoints.sqlite", "analyst")  # the last round's
@@ -71,14 +84,31 @@ def test_a_copied_run_resumes_in_its_own_folder_with_the_endpoint_named_now(
     server = fake_openai(reply, api_key=KEY)  # 401 without the key; the stored one is gone
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
 
-    assert main.main(["--resume", str(run_dir), "--base-url", server.base_url,
-                      "--timeout", "5", "--quiet"]) == 0, capsys.readouterr().err
+    with _away(reference_run.run_dir):  # as on another machine: the original is not there
+        assert main.main(["--resume", str(run_dir), "--base-url", server.base_url,
+                          "--timeout", "5", "--quiet"]) == 0, capsys.readouterr().err
     assert server.calls > 0
     assert metric_rounds(run_dir) == list(range(ROUNDS + 1))
     assert {p: p.stat().st_mtime_ns for p in reference_run.run_dir.rglob("*")} == original
     stored = json.loads((run_dir / "config.json").read_text())
     assert stored["base_url"] == server.base_url and stored["timeout"] == 5.0
     assert stored["run_dir"] == str(run_dir)
+
+
+def test_a_copy_without_its_round_students_is_refused_before_anything_runs(
+    reference_run, tmp_path: Path, monkeypatch, capsys, no_loaded_students
+) -> None:
+    run_dir = _copy(reference_run.run_dir, tmp_path / "copy")
+    _cut_checkpoints_after(run_dir / "checkpoints.sqlite", "analyst")
+    shutil.rmtree(run_dir / "work")
+    trace_before = (run_dir / "trace.jsonl").read_bytes()
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+
+    assert main.main(["--resume", str(run_dir), "--base-url", "http://127.0.0.1:9/v1",
+                      "--quiet"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "work/round-" in line and "copy the run folder whole" in line
+    assert (run_dir / "trace.jsonl").read_bytes() == trace_before
 
 
 def test_resume_names_the_stored_endpoint_before_sending_the_key_there(
@@ -222,3 +252,15 @@ def test_the_checkpoint_serializer_reads_plain_data_and_send_only() -> None:
                           ("pickle", b"cos\nsystem\n.")):
         with pytest.raises(UnsafeCheckpoint):
             serde.loads_typed((kind, payload))
+
+
+def test_student_paths_in_the_state_are_read_in_the_folder_that_is_resumed(
+    tmp_path: Path,
+) -> None:
+    from evokd.core.rundir import RunDir
+
+    run = RunDir(tmp_path / "copy")
+    assert run.stored(run.work("round-2")) == "work/round-2"
+    assert run.at("work/round-2") == tmp_path / "copy" / "work" / "round-2"
+    # a checkpoint from before paths were stored relative names the original folder
+    assert run.at("/elsewhere/run/work/round-1") == tmp_path / "copy" / "work" / "round-1"

@@ -99,6 +99,23 @@ class RunDir:
         """A scratch folder for intermediate students (e.g. ``round-2``)."""
         return self.work_dir / name
 
+    def stored(self, path: Path) -> str:
+        """How the graph state names ``path`` (a student under this run): relative to the run
+        folder, so a copied or moved run finds its own students, never the original's."""
+        return path.relative_to(self.path).as_posix()
+
+    def at(self, stored: str) -> Path:
+        """The path the state names as ``stored``, in this run folder. Checkpoints written
+        before paths were stored relative hold absolute paths; their ``work/...`` tail is read
+        in this folder, so a copy never reads or writes the folder it was copied from."""
+        path = Path(stored)
+        if not path.is_absolute():
+            return self.path / path
+        parts = path.parts
+        if "work" in parts:
+            return self.path.joinpath(*parts[len(parts) - 1 - parts[::-1].index("work"):])
+        return path
+
     def prune_work(self, keep: Path | str) -> list[Path]:
         """Remove the round students under ``work/`` other than ``keep`` (the best so far,
         which ``--resume`` needs); returns what was removed. Called when a round starts

@@ -7,7 +7,6 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -44,7 +43,7 @@ def _train(ctx: RunContext, base: str | None, examples: Sequence[Mapping[str, An
     cut = ctx.students.train(ctx.spec, ctx.config, ctx.hardware, base, examples, path,
                              steps=steps, seed=ctx.config.seed * 1000 + round_no,
                              on_step=ctx.progress.training_step)
-    return str(path), cut
+    return ctx.run_dir.stored(path), cut
 
 
 def _note_truncated(runtime: Ctx, round_no: int, counts: dict[str, int]) -> None:
@@ -55,10 +54,10 @@ def _note_truncated(runtime: Ctx, round_no: int, counts: dict[str, int]) -> None
                                               counts))
 
 
-def _scores(ctx: RunContext, path: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _scores(ctx: RunContext, stored: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Dev scores (model selection) and test scores (reporting only; None without a test
-    split)."""
-    student = ctx.students.cached(ctx.spec, path, ctx.hardware)
+    split) of the student the state names ``stored``."""
+    student = ctx.students.cached(ctx.spec, str(ctx.run_dir.at(stored)), ctx.hardware)
     ctx.progress.phase("evaluating on dev and test" if ctx.data.test else "evaluating on dev")
     test = student.evaluate(ctx.data.test) if ctx.data.test else None
     return student.evaluate(ctx.data.dev), test
@@ -106,7 +105,7 @@ async def train_seed(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     dev, test = await asyncio.to_thread(_scores, ctx, path)
     _note_truncated(runtime, 0, {"train": cut, "dev": dev["truncated"],
                                  "test": test["truncated"] if test else 0})
-    ctx.run_dir.publish_student(Path(path))
+    ctx.run_dir.publish_student(ctx.run_dir.at(path))
     metrics = [_metrics_row(ctx, 0, dev, test, 0, 0, True)]
     ctx.run_dir.write_jsonl(ctx.run_dir.metrics, metrics)
     ctx.progress.say(f"seed student: dev F1 {percent(dev['f1'])}"
@@ -121,7 +120,8 @@ async def evaluate(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     if not plan(ctx.config).feedback:  # the static baseline uses no feedback
         return {"feedback": {"correct": [], "wrong": []}}
-    student = ctx.students.cached(ctx.spec, state["student_path"], ctx.hardware)
+    student = ctx.students.cached(ctx.spec, str(ctx.run_dir.at(state["student_path"])),
+                                  ctx.hardware)
     predicted = await asyncio.to_thread(student.predict, ctx.seed_set)
     return {"feedback": split_feedback(ctx.spec, ctx.seed_set, predicted)}
 
@@ -227,7 +227,8 @@ async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     batch = state.get("batch", [])
     if not batch or not plan(ctx.config).feedback:  # the static baseline uses no feedback
         return {}
-    student = ctx.students.cached(ctx.spec, state["student_path"], ctx.hardware)
+    student = ctx.students.cached(ctx.spec, str(ctx.run_dir.at(state["student_path"])),
+                                  ctx.hardware)
     predicted = await asyncio.to_thread(student.predict, batch)
     _note_truncated(runtime, state["round"], {"batch": student.last_truncated})
     result = split_feedback(ctx.spec, batch, predicted)
@@ -254,10 +255,11 @@ async def train(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     if not state.get("batch"):
         return {"candidate_path": ""}
     if not ctx.config.keep_work:  # the earlier rounds' students that lost to the best
-        ctx.run_dir.prune_work(state["student_path"])
+        ctx.run_dir.prune_work(ctx.run_dir.at(state["student_path"]))
     retrain = ctx.config.schedule == "retrain"
     path, cut = await asyncio.to_thread(
-        _train, ctx, None if retrain else state["student_path"], training_set(state, ctx),
+        _train, ctx, None if retrain else str(ctx.run_dir.at(state["student_path"])),
+        training_set(state, ctx),
         state["round"], ctx.config.train_steps if retrain else ctx.config.round_steps,
     )
     _note_truncated(runtime, state["round"], {"train": cut})
@@ -274,7 +276,7 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     improved = bool(candidate) and dev["f1"] > best_f1
     label_f1 = state.get("label_f1") or {}
     if improved:
-        ctx.run_dir.publish_student(Path(candidate))
+        ctx.run_dir.publish_student(ctx.run_dir.at(candidate))
         best_path, best_f1, label_f1 = candidate, dev["f1"], _label_f1(dev)
     reasons = dict(Counter(d["reason"] for d in state.get("drops", [])))
     row = _metrics_row(ctx, round_no, dev, test, len(batch), sum(reasons.values()), improved)

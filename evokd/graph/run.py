@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from evokd.core import trace
+from evokd.core.cli import visible
 from evokd.core.errors import UserError
 from evokd.core.rundir import RunDir
 from evokd.graph.build import build_graph
@@ -185,6 +186,20 @@ async def stream_run(graph: CompiledStateGraph[LoopState, RunContext, LoopState,
             run_dir.append_trace(trace.node_update(node, update))
 
 
+def _require_students(run_dir: RunDir, values: Mapping[str, Any],
+                      next_nodes: Sequence[str]) -> None:
+    """Before a resume runs anything: the students the state still needs (the best so far, and
+    the round's candidate when ``assess`` comes next) are in this run folder; a run copied
+    without ``work/`` cannot go on from where it stopped."""
+    keys = ("student_path", "candidate_path") if "assess" in next_nodes else ("student_path",)
+    for key in keys:
+        stored = values.get(key) or ""
+        if stored and not run_dir.at(stored).is_dir():
+            raise UserError(f"{run_dir.path}: the student this run goes on from "
+                            f"({visible(stored)}) is not in the run folder; copy the run folder "
+                            "whole (with work/), or start afresh with --run-dir")
+
+
 async def run_loop(
     config: RunConfig, *, resume: bool = False, api_key: str = "", show_progress: bool = True,
     data: TaskData | None = None,
@@ -219,6 +234,8 @@ async def run_loop(
             if resume and snapshot.values and not snapshot.tasks:
                 progress.say(f"{run_dir.path}: this run has already finished")
             else:
+                if resume:
+                    _require_students(run_dir, snapshot.values, snapshot.next)
                 if resume and teacher is not None:  # tokens so far include earlier processes'
                     teacher.ledger.carry_over(*run_dir.traced_usage())
                 run_dir.append_trace(trace.run_start(resume, config.task))

@@ -87,8 +87,8 @@ class LoopState(TypedDict, total=False):
     """What flows between nodes. Models live on disk; ``*_path`` fields point at them."""
 
     round: int  # the round being worked on (0 = the seed student)
-    student_path: str  # current (= best so far) student
-    candidate_path: str  # the student trained this round, before assessment
+    student_path: str  # current (= best so far) student, relative to the run folder
+    candidate_path: str  # the student trained this round, before assessment (relative)
     best_dev_f1: float
     label_f1: dict[str, float]  # the best student's dev F1 per label (steers the generator)
     stale_rounds: int  # rounds since dev F1 last improved
