@@ -22,3 +22,28 @@ def mean_pm(values: list[float], digits: int) -> str:
     """``mean ± sample std`` of fractions, as percentages with ``digits`` decimals."""
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{100 * statistics.fmean(values):.{digits}f} ± {100 * std:.{digits}f}"
+
+
+# two-sided 95 % Student-t quantiles by degrees of freedom (1-30); 1.96 beyond
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def paired_interval(differences: list[float]) -> tuple[float, float, float]:
+    """Mean of paired differences (one per seed) and its 95 % t-interval ``(mean, low,
+    high)``; the interval is the mean itself for one seed (no spread to measure)."""
+    mean = statistics.fmean(differences)
+    if len(differences) < 2:
+        return mean, mean, mean
+    df = len(differences) - 1
+    half = (_T975[df - 1] if df <= len(_T975) else 1.96) * statistics.stdev(differences) / (
+        len(differences) ** 0.5)
+    return mean, mean - half, mean + half
+
+
+def paired_text(differences: list[float], digits: int = 1) -> str:
+    """``+m [lo, hi]`` in percentage points (fractions in)."""
+    mean, low, high = paired_interval(differences)
+    return (f"{100 * mean:+.{digits}f} [{100 * low:+.{digits}f}, {100 * high:+.{digits}f}]"
+            f" (n={len(differences)})")

@@ -2,22 +2,33 @@
 equal tokens and against random gold data, with a perfect teacher (bench/gold_teacher.py).
 
     python bench/data_efficiency.py --task conll03 --seeds 1-3 --out runs/efficiency-conll03 \
-        [--rounds 4 --samples 50 --twice] [--data-dir DIR] [any main.py flag after --]
+        [--rounds 4 --samples 50 --twice] [--quote K --follow --equal-samples] \
+        [--data-dir DIR] [any main.py flag after --]
 
 For each seed, against a fresh gold teacher each time:
 - ``evokd``: ``main.py`` with the loop (1-shot, json_schema output, everything else default);
-- ``static``: ``--strategy static`` given EvoKD's token spend as ``--budget-tokens`` and more
-  rounds, so the budget ends it (equal tokens);
+- ``quote`` (with ``--quote K``): the loop with ``--quote-errors K`` (hard requests quote the
+  student's mistakes);
+- ``static``: ``--strategy static`` given the dearer EvoKD arm's token spend as
+  ``--budget-tokens`` and more rounds, so the budget ends it (equal tokens);
 - ``random-N``: the seed set + N random gold train sentences (N = the samples EvoKD kept; not
   seed examples), trained once from the backbone with the seed student's recipe
   (``--train-steps`` steps, batch 16); ``--twice`` adds ``random-2N`` (the aim: targeting
   halves the data a random teacher needs);
-- ``pool-once``: the seed set + exactly the samples EvoKD kept, trained once the same way.
+- ``pool-once``: the seed set + exactly the samples EvoKD kept, trained once the same way;
+- with ``--equal-samples``: each arm's first N kept samples trained once the same way, N the
+  fewest any arm kept (equal accepted samples).
 
-Prints, per seed and as mean ± std (and the standard error of the EvoKD − static difference),
-test F1 (accuracy for classification) of the delivered students and of the yardsticks, kept
-samples, teacher tokens and F1 points per 1k tokens. Writes OUT/efficiency.json, which keeps the
-rows of seeds measured by earlier invocations into the same OUT (``--seeds 5`` after
+``--follow`` makes every arm meet a teacher that follows what a request shows: each text it
+returns is the train text most like one the request quotes (the mistakes of a quoting hard
+request, else the seed examples a request shows as style examples; static requests show them
+too), and its similarity is logged beside the run (``<arm>/seed-N-follow.jsonl``).
+
+Prints, per seed and as mean ± std, test F1 (accuracy for classification) of the delivered
+students and of the yardsticks; the paired differences between arms over the seeds with 95 %
+t-intervals; and per arm the kept samples, teacher tokens, words, entity mentions, label mix
+and the following teacher's similarity to its quotes. Writes OUT/efficiency.json, which keeps
+the rows of seeds measured by earlier invocations into the same OUT (``--seeds 5`` after
 ``--seeds 1-4`` prints the table of all five). A rerun skips finished runs and yardsticks
 (unfinished runs start again).
 """
@@ -33,13 +44,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.comparisons import mean_pm, seeds_parser  # noqa: E402
+from bench.comparisons import mean_pm, paired_text, seeds_parser  # noqa: E402
 from bench.fake_server import ServerProcess  # noqa: E402
 from bench.static_vs_evokd import EXTRA_STATIC_ROUNDS, _finished, _metrics  # noqa: E402
 from evokd.core.rundir import best_row  # noqa: E402
@@ -52,10 +64,13 @@ def _score(row: dict[str, Any], kind: str) -> float:
 
 def run_loop(args: argparse.Namespace, seed: int, strategy: str, run_dir: Path,
              extra: list[str]) -> dict[str, Any]:
-    """One ``main.py`` run against a fresh gold teacher (skipped when already finished)."""
+    """One ``main.py`` run against a fresh gold teacher (skipped when already finished); with
+    ``--follow`` the teacher follows what each request shows and logs it beside the run."""
+    follow_log = run_dir.with_name(run_dir.name + "-follow.jsonl")
     if not _finished(run_dir):
         shutil.rmtree(run_dir, ignore_errors=True)
-        gold = (args.task, args.data_dir, 1, seed)
+        follow_log.unlink(missing_ok=True)
+        gold = (args.task, args.data_dir, 1, seed, *([str(follow_log)] if args.follow else []))
         with ServerProcess(responder="gold", gold=gold) as server:
             cmd = [sys.executable, str(ROOT / "main.py"), "--task", args.task, "--seed",
                    str(seed), "--k-shot", "1", "--rounds", str(args.rounds),
@@ -72,9 +87,31 @@ def run_loop(args: argparse.Namespace, seed: int, strategy: str, run_dir: Path,
     metrics = _metrics(run_dir)
     best = best_row(metrics)
     wall = run_dir / "wall_s.txt"
+    follows = [json.loads(line) for line in follow_log.read_text().splitlines() if line
+               ] if follow_log.exists() else []
     return {"seed_score": metrics[0], "best": best, "tokens": metrics[-1]["tokens"],
             "kept": sum(r.get("kept", 0) for r in metrics), "rounds": metrics[-1]["round"],
-            "wall_s": int(wall.read_text()) if wall.exists() else None}
+            "wall_s": int(wall.read_text()) if wall.exists() else None,
+            "samples": _samples(run_dir), "follows": follows}
+
+
+def _samples(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "synthetic.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line
+            ] if path.exists() else []
+
+
+def costs(samples: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """What an arm's kept samples hold: words, entity mentions (NER) and the label mix (entity
+    types for NER, classes for classification)."""
+    if kind == "ner":
+        mix = Counter(tag[2:] for s in samples for tag in s["tags"] if tag.startswith("B-"))
+        words = sum(len(s["tokens"]) for s in samples)
+    else:
+        mix = Counter(s["label"] for s in samples)
+        words = sum(len(s["text"].split()) for s in samples)
+    return {"words": words, "mentions": sum(mix.values()) if kind == "ner" else None,
+            "mix": dict(sorted(mix.items()))}
 
 
 def yardstick(args: argparse.Namespace, seed: int, name: str, extra: list[dict[str, Any]],
@@ -118,33 +155,53 @@ def random_gold(args: argparse.Namespace, seed: int, n: int) -> list[dict[str, A
     return random.Random(seed * 7919 + n).sample(pool, min(n, len(pool)))
 
 
-def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
-    """Every figure of one seed."""
-    evokd_dir = args.out / "evokd" / f"seed-{seed}"
-    evokd = run_loop(args, seed, "evokd", evokd_dir, [])
-    rounds = str(args.rounds + EXTRA_STATIC_ROUNDS)
-    static = run_loop(args, seed, "static", args.out / "static" / f"seed-{seed}",
-                      ["--budget-tokens", str(max(evokd["tokens"], 1)), "--rounds", rounds,
-                       "--patience", rounds])
-    pool = [json.loads(line) for line in (evokd_dir / "synthetic.jsonl").read_text()
-            .splitlines() if line]
+ARMS = ("evokd", "quote", "static")  # quote: EvoKD with --quote-errors (with --quote K)
+
+
+def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     keys = ("tokens", "tags") if kind == "ner" else ("text", "label")
-    pool = [{k: s[k] for k in keys} for s in pool]
+    return [{k: s[k] for k in keys} for s in samples]
+
+
+def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
+    """Every figure of one seed: each arm's score and costs, and the yardsticks."""
+    runs = {"evokd": run_loop(args, seed, "evokd", args.out / "evokd" / f"seed-{seed}", [])}
+    if args.quote:
+        runs["quote"] = run_loop(args, seed, "evokd", args.out / "quote" / f"seed-{seed}",
+                                 ["--quote-errors", str(args.quote)])
+    rounds = str(args.rounds + EXTRA_STATIC_ROUNDS)
+    budget = max(run["tokens"] for run in runs.values())  # equal tokens: the dearest arm's
+    runs["static"] = run_loop(args, seed, "static", args.out / "static" / f"seed-{seed}",
+                              ["--budget-tokens", str(max(budget, 1)), "--rounds", rounds,
+                               "--patience", rounds])
+    evokd = runs["evokd"]
+    pool = _training_view(evokd["samples"], kind)
     n = len(pool)
     marks = args.out / "yardsticks" / f"seed-{seed}"
     row: dict[str, Any] = {
         "seed": seed, "n": n, "seed_student": _score(evokd["seed_score"], kind),
-        "evokd": _score(evokd["best"], kind), "evokd_round": evokd["best"]["round"],
-        "evokd_tokens": evokd["tokens"], "evokd_wall_s": evokd["wall_s"],
-        "static": _score(static["best"], kind), "static_kept": static["kept"],
-        "static_tokens": static["tokens"], "static_rounds": static["rounds"],
+        "evokd_round": evokd["best"]["round"], "evokd_wall_s": evokd["wall_s"],
+        "static_rounds": runs["static"]["rounds"],
         "random_n": _score(yardstick(args, seed, f"random-{n}", random_gold(args, seed, n),
                                      marks), kind),
         "pool_once": _score(yardstick(args, seed, "pool-once", pool, marks), kind),
     }
+    for arm, run in runs.items():
+        row[arm] = _score(run["best"], kind)
+        row[f"{arm}_tokens"], row[f"{arm}_kept"] = run["tokens"], run["kept"]
+        row[f"{arm}_costs"] = costs(run["samples"], kind)
+        if run["follows"]:
+            row[f"{arm}_follow"] = statistics.fmean(r["similarity"] for r in run["follows"])
     if args.twice:
         row["random_2n"] = _score(yardstick(args, seed, f"random-{2 * n}",
                                             random_gold(args, seed, 2 * n), marks), kind)
+    if args.equal_samples:  # each arm's first N kept samples, N the fewest any arm kept
+        equal = min(run["kept"] for run in runs.values())
+        row["equal_n"] = equal
+        for arm, run in runs.items():
+            first = _training_view(run["samples"][:equal], kind)
+            row[f"{arm}_equal_n"] = _score(yardstick(args, seed, f"{arm}-first-{equal}",
+                                                     first, marks), kind)
     return row
 
 
@@ -163,32 +220,66 @@ def _pm(values: list[float]) -> str:
     return mean_pm(values, 1)
 
 
-def table(rows: list[dict[str, Any]], twice: bool) -> str:
-    """Markdown: one line per seed, then mean ± std."""
-    cols = ["seed student", "EvoKD", "static (equal tokens)", "random-N", *(
-        ["random-2N"] if twice else []), "pool once", "EvoKD − static", "EvoKD − random-N",
-        "N (static kept)", "tokens EvoKD / static", "EvoKD F1 pts per 1k tokens"]
-    keys = ["seed_student", "evokd", "static", "random_n", *(["random_2n"] if twice else []),
-            "pool_once"]
-    lines = ["| seed | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+def _arms(rows: list[dict[str, Any]]) -> list[str]:
+    return [arm for arm in ARMS if all(arm in r for r in rows)]
+
+
+def _mean_or_dash(values: list[float], scale: float = 1.0, fmt: str = ".0f") -> str:
+    return f"{statistics.fmean(values) / scale:{fmt}}" if values else "–"
+
+
+def _cost_line(rows: list[dict[str, Any]], arm: str, name: str) -> str:
+    """One arm's costs over the seeds: kept samples, tokens, words, mentions, label mix, and
+    how close the following teacher's answers came to their quotes."""
+    mix: Counter[str] = Counter()
     for r in rows:
-        gain = 100 * (r["evokd"] - r["seed_student"]) / max(r["evokd_tokens"] / 1000, 1e-9)
-        lines.append(
-            f"| {r['seed']} | " + " | ".join(f"{100 * r[k]:.1f}" for k in keys)
-            + f" | {100 * (r['evokd'] - r['static']):+.1f} | "
-            f"{100 * (r['evokd'] - r['random_n']):+.1f} | {r['n']} ({r['static_kept']}) | "
-            f"{r['evokd_tokens'] / 1000:.1f}k / {r['static_tokens'] / 1000:.1f}k | "
-            f"{gain:.2f} |")
+        mix.update(r.get(f"{arm}_costs", {}).get("mix", {}))
+    total = sum(mix.values()) or 1
+    kept = [r.get(f"{arm}_kept", r["n"] if arm == "evokd" else 0) for r in rows]
+    words = [r[f"{arm}_costs"]["words"] for r in rows if f"{arm}_costs" in r]
+    mentions = [r[f"{arm}_costs"]["mentions"] for r in rows
+                if r.get(f"{arm}_costs", {}).get("mentions") is not None]
+    follow = [r[f"{arm}_follow"] for r in rows if f"{arm}_follow" in r]
+    cells = [name, _mean_or_dash(kept), _mean_or_dash([r[f"{arm}_tokens"] for r in rows],
+                                                      1000, ".1f") + "k",
+             _mean_or_dash(words), _mean_or_dash(mentions),
+             ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in mix.most_common()) or "–",
+             _mean_or_dash(follow, fmt=".3f")]
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(rows: list[dict[str, Any]], twice: bool) -> str:
+    """Markdown: one line per seed (scores), then mean ± std; below it the paired differences
+    with 95 % intervals and what each arm's samples cost."""
+    arms = _arms(rows)
+    keys = ["seed_student", *arms, "random_n", *(["random_2n"] if twice else []), "pool_once"]
+    names = {"seed_student": "seed student", "evokd": "EvoKD", "quote": "EvoKD + quotes",
+             "static": "static (equal tokens)", "random_n": "random-N",
+             "random_2n": "random-2N", "pool_once": "pool once"}
+    lines = ["| seed | " + " | ".join(names[k] for k in keys) + " | N |",
+             "|---" * (len(keys) + 2) + "|"]
+    for r in rows:
+        lines.append(f"| {r['seed']} | " + " | ".join(f"{100 * r[k]:.1f}" for k in keys)
+                     + f" | {r['n']} |")
     if len(rows) > 1:
-        diff = [r["evokd"] - r["static"] for r in rows]
-        se = statistics.stdev(diff) / len(diff) ** 0.5
-        lines.append(
-            "| mean ± std | " + " | ".join(_pm([r[k] for r in rows]) for k in keys)
-            + f" | {100 * statistics.fmean(diff):+.1f} (SE {100 * se:.1f}) | "
-            f"{100 * statistics.fmean(r['evokd'] - r['random_n'] for r in rows):+.1f} | "
-            f"{statistics.fmean(r['n'] for r in rows):.0f} | "
-            f"{statistics.fmean(r['evokd_tokens'] for r in rows) / 1000:.1f}k / "
-            f"{statistics.fmean(r['static_tokens'] for r in rows) / 1000:.1f}k | |")
+        lines.append("| mean ± std | " + " | ".join(_pm([r[k] for r in rows]) for k in keys)
+                     + f" | {statistics.fmean(r['n'] for r in rows):.0f} |")
+    pairs = [(a, b) for a, b in (("quote", "static"), ("evokd", "static"), ("quote", "evokd"),
+                                 ("evokd", "random_n"), ("quote", "random_n")) if
+             a in keys and b in keys]
+    if any("equal_n" in r for r in rows) and all("equal_n" in r for r in rows):
+        pairs += [(f"{a}_equal_n", f"{b}_equal_n") for a, b in (("quote", "static"),
+                  ("evokd", "static"), ("quote", "evokd")) if a in arms and b in arms]
+    lines += ["", "| paired difference (points, 95 % t-interval) | |", "|---|---|"]
+    for a, b in pairs:
+        label = (f"{names.get(a.removesuffix('_equal_n'), a)} − "
+                 f"{names.get(b.removesuffix('_equal_n'), b)}"
+                 + (" at equal samples (each arm's first N)" if a.endswith("_equal_n") else ""))
+        lines.append(f"| {label} | {paired_text([r[a] - r[b] for r in rows])} |")
+    lines += ["", "| arm | kept | tokens | words | mentions | label mix | similarity to quote |",
+              "|---|---|---|---|---|---|---|"]
+    for arm in arms:
+        lines.append(_cost_line(rows, arm, names[arm]))
     return "\n".join(lines)
 
 
@@ -199,6 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, default=300,
                         help="yardstick training steps (the seed student's recipe)")
     parser.add_argument("--twice", action="store_true", help="also the random-2N yardstick")
+    parser.add_argument("--quote", type=int, default=0, metavar="K",
+                        help="also EvoKD with --quote-errors K (the 'quote' arm)")
+    parser.add_argument("--follow", action="store_true",
+                        help="the gold teacher follows what a request shows (quoted mistakes, "
+                        "else examples) and logs each answer's similarity")
+    parser.add_argument("--equal-samples", action="store_true",
+                        help="also train each arm's first N kept samples once (N: the fewest "
+                        "any arm kept)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("passthrough", nargs="*", help="main.py flags after --")
     args = parser.parse_args(argv)

@@ -9,7 +9,8 @@ runs in a child process::
         server.stats()  # {"calls": N, "peak_in_flight": K}
 
 ``responder="gold"`` answers as the perfect teacher of bench/gold_teacher.py for
-``gold=(task, data_dir, k_shot, seed)``.
+``gold=(task, data_dir, k_shot, seed)``; a fifth item, a JSONL path, makes it follow what a
+request shows (its quoted mistakes or examples) and log each answer's similarity there.
 
 Child protocol (``python bench/fake_server.py --latency S --responder ok|scripted|gold``): prints
 ``PORT <n>`` once serving; answers each ``stats`` line on stdin with one JSON line; exits when
@@ -33,11 +34,12 @@ class ServerProcess:
     """A FakeOpenAI server running in a child process (context manager)."""
 
     def __init__(self, latency: float = 0.0, responder: str = "scripted",
-                 gold: tuple[str, str | None, int, int] | None = None) -> None:
+                 gold: tuple[Any, ...] | None = None) -> None:
         if responder not in RESPONDERS:
             raise ValueError(f"responder must be one of {RESPONDERS}")
         if (responder == "gold") != (gold is not None):
-            raise ValueError("the gold responder needs gold=(task, data_dir, k_shot, seed)")
+            raise ValueError("the gold responder needs gold=(task, data_dir, k_shot, seed"
+                             "[, follow_log])")
         self.latency, self.responder, self.gold = latency, responder, gold
         self.model, self.api_key = "fake-model", "sk-test-fake-key"
         self._proc: subprocess.Popen[str] | None = None

@@ -1,11 +1,15 @@
-"""bench/data_efficiency.py's bookkeeping: seeds measured by separate invocations add up."""
+"""bench/data_efficiency.py's bookkeeping: seeds measured by separate invocations add up, paired
+differences come with their t-interval, and each arm's costs are counted."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bench.data_efficiency import merge_rows, table
+import pytest
+
+from bench.comparisons import paired_interval
+from bench.data_efficiency import costs, merge_rows, table
 
 
 def _row(seed: int, evokd: float, static: float) -> dict:
@@ -20,5 +24,25 @@ def test_rows_of_earlier_invocations_are_kept_and_a_rerun_seed_replaced(tmp_path
     merged = merge_rows(path, [_row(5, 0.71, 0.69), _row(3, 0.72, 0.67)])
     assert [(r["seed"], r["evokd"]) for r in merged] == [(3, 0.72), (4, 0.68), (5, 0.71)]
     assert json.loads(path.read_text()) == merged
-    mean = table(merged, twice=False).splitlines()[-1]
-    assert mean.startswith("| mean ± std | ") and "+2.0 (SE 1.7)" in mean
+    lines = table(merged, twice=False).splitlines()
+    assert any(line.startswith("| mean ± std | 27.0 ± 0.0 | 70.3 ± 2.1 | ") for line in lines)
+    # differences 5, -1, 2 points: mean 2.0, std 3.0, t(2) = 4.303 -> half width 7.45
+    assert "| EvoKD − static (equal tokens) | +2.0 [-5.5, +9.5] (n=3) |" in lines
+
+
+def test_a_paired_interval_is_the_t_interval_of_the_differences() -> None:
+    mean, low, high = paired_interval([0.01, 0.03, 0.02, 0.04, 0.00])
+    assert mean == pytest.approx(0.02)
+    assert (high - mean) == pytest.approx(2.776 * 0.0158114 / 5 ** 0.5, rel=1e-4)
+    assert mean - low == pytest.approx(high - mean)
+    assert paired_interval([0.05]) == (0.05, 0.05, 0.05)
+
+
+def test_an_arms_costs_count_words_mentions_and_the_label_mix() -> None:
+    ner = [{"tokens": ["Ann", "met", "Bob", "in", "Rome"], "tags": ["B-PER", "O", "B-PER", "O",
+                                                                     "B-LOC"]},
+           {"tokens": ["New", "York", "Times"], "tags": ["B-ORG", "I-ORG", "I-ORG"]}]
+    assert costs(ner, "ner") == {"words": 8, "mentions": 4,
+                                 "mix": {"LOC": 1, "ORG": 1, "PER": 2}}
+    cls = [{"text": "a fine film", "label": "pos"}, {"text": "dull", "label": "neg"}]
+    assert costs(cls, "cls") == {"words": 4, "mentions": None, "mix": {"neg": 1, "pos": 1}}

@@ -50,6 +50,7 @@ async def criticize(
     seeds: Sequence[Mapping[str, Any]] = (),
     seen: Collection[str] = frozenset(),
     leak_keys: Collection[str] = frozenset(),
+    near: Sequence[str] = (),
     use_llm: bool = True,
     rules: bool = True,
     batch_size: int = 8,
@@ -60,9 +61,11 @@ async def criticize(
     """Check labelled samples: rules first, then (``use_llm``) an LLM verdict per batch.
 
     ``seen`` and ``leak_keys`` hold ``samples.rules.text_key`` hashes of earlier samples and of
-    the dev/test texts. A batch whose verdict call fails is dropped as ``malformed_reply``
-    (kept instead when ``keep_unverified``). ``rules=False`` (the ``--no-critic`` ablation)
-    skips every check but the leakage check, which always runs, and the LLM verdict.
+    the dev/test texts; a sample that nearly repeats one of the ``near`` texts (quoted mistakes,
+    earlier samples) is a ``near_duplicate``. A batch whose verdict call fails is dropped as
+    ``malformed_reply`` (kept instead when ``keep_unverified``). ``rules=False`` (the
+    ``--no-critic`` ablation) skips every check but the leakage check, which always runs, and
+    the LLM verdict.
     ``batch_size`` samples share one verdict call; ``temperature`` overrides the client's.
 
     Returns:
@@ -71,7 +74,7 @@ async def criticize(
     """
     if not rules:
         return leak_check(samples, leak_keys)
-    rule_critic = RuleCritic(task, seeds=seeds, seen=set(seen), leak_keys=leak_keys)
+    rule_critic = RuleCritic(task, seeds=seeds, seen=set(seen), leak_keys=leak_keys, near=near)
     kept, dropped = rule_critic.filter(samples)
     if not use_llm or not kept:
         return kept, dropped

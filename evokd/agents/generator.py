@@ -61,6 +61,8 @@ class GeneratorRequest:
     ``temperature`` overrides the client's; ``compact`` (with ``n == 1``) asks with the short
     prompt for small models, which shows no history, analysis JSON or examples, and caps the
     reply at :func:`text_reply_cap` tokens (a small model's run-on text is cut early).
+    ``quotes`` (full prompts) are the student's mistakes (``text``, ``gold``, ``predicted``) a
+    hard call shows, asking for new texts that pose the same difficulty in other words.
     """
 
     stance: Stance
@@ -75,6 +77,7 @@ class GeneratorRequest:
     max_history_chars: int = 2000
     temperature: float | None = None
     compact: bool = False
+    quotes: Sequence[Mapping[str, Any]] = ()
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -299,11 +302,19 @@ def request_messages(template: str, task: TaskSpec, request: GeneratorRequest
         topic=topic,
         focus=focus,
         seeds_block=format_samples(example_views(task, seeds[:MAX_SEEDS]), "example"),
+        quotes_block=format_samples(mistake_views(request.quotes), "mistake"),
         type_notes=[plain_description(task.label_descriptions.get(label, "")) or label
                     for label in targets],
     )
 
     return messages, meta, max_words
+
+
+def mistake_views(mistakes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Quoted mistakes as the prompt shows them: the text, its correct label or entities, and
+    what the student predicted."""
+    return [{"text": m["text"], "correct": m["gold"], "student predicted": m["predicted"]}
+            for m in mistakes]
 
 
 async def generate(client: TeacherClient, task: TaskSpec, request: GeneratorRequest, *,

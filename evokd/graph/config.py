@@ -139,6 +139,13 @@ class RunConfig:
         choices=("full", "compact"))
     critic_batch: int = setting(8, "samples judged in one critic call", parse=positive,
                                 metavar="N")
+    quote_errors: int = setting(
+        0, "a hard generator call quotes up to N of the student's latest mistakes (the text, "
+        "its correct annotation, the student's prediction; on the newest batch and the seed "
+        "set) and asks for new texts with the same difficulty in other words and names; a new "
+        "text that nearly repeats a quoted text or an earlier sample is dropped as "
+        "`near_duplicate`; 0: hard calls quote nothing (full prompts only)",
+        parse=non_negative, metavar="N")
     roles: tuple[str, ...] = setting(
         (), "optional agent roles switched on (each by its own flag, e.g. `--reviewer`)",
         flag=False)

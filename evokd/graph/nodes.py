@@ -172,7 +172,8 @@ async def generator(job: GeneratorJob, runtime: Ctx) -> dict[str, Any]:
         ).filter(samples, labels=False)
         dropped = [*dropped, *screened]
     _emit_drops(runtime, job["round"], dropped)
-    return {key: samples, "drops": dropped}
+    return {key: samples, "drops": dropped,
+            "quoted": [quote["text"] for quote in job.get("quotes", [])]}
 
 
 async def gather(state: LoopState, runtime: Ctx) -> dict[str, Any]:
@@ -200,11 +201,13 @@ async def critic(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Rule checks and an LLM verdict; what survives is the round's batch."""
     ctx = runtime.context
     round_no = state["round"]
-    seen = {text_key(sample_text(s)) for s in state.get("pool", [])}
+    earlier = [sample_text(s) for s in state.get("pool", [])]
+    seen = {text_key(text) for text in earlier}
+    near = [*state.get("quoted", []), *earlier] if ctx.config.quote_errors else []
     try:
         kept, dropped = await criticize(
             ctx.require_teacher(), ctx.spec, state.get("labelled", []), round_no=round_no,
-            seeds=ctx.seed_set, seen=seen, leak_keys=ctx.leak_keys,
+            seeds=ctx.seed_set, seen=seen, leak_keys=ctx.leak_keys, near=near,
             use_llm=ctx.config.llm_critic, rules=ctx.config.critic, emit=runtime.stream_writer,
             batch_size=ctx.config.critic_batch, temperature=ctx.config.judge_temperature,
         )
@@ -232,6 +235,9 @@ async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     predicted = await asyncio.to_thread(student.predict, batch)
     _note_truncated(runtime, state["round"], {"batch": student.last_truncated})
     result = split_feedback(ctx.spec, batch, predicted)
+    if ctx.config.quote_errors:  # the seed set's mistakes are quotable too
+        on_seeds = await asyncio.to_thread(student.predict, ctx.seed_set)
+        result["seed_wrong"] = split_feedback(ctx.spec, ctx.seed_set, on_seeds)["wrong"]
     runtime.stream_writer(trace.feedback(state["round"], len(result["correct"]),
                                          len(result["wrong"])))
     return {"feedback": result}

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
-from evokd.samples.records import Drop, Feedback, Sample, Stance, WeaknessAnalysis
+from evokd.samples.records import (
+    Drop,
+    Feedback,
+    FeedbackItem,
+    Sample,
+    Stance,
+    WeaknessAnalysis,
+)
 
 
 def extend_or_reset(current: list[Any] | None, update: list[Any] | None) -> list[Any]:
@@ -74,6 +81,7 @@ class GeneratorJob(TypedDict):
     intended_label: str | None  # classification: the class to write texts for
     target: list[str] | None  # NER: the entity types to aim at (None: the stance's default)
     history: str  # the review history as the generator sees it
+    quotes: list[FeedbackItem]  # hard calls under --quote-errors: the mistakes shown
 
 
 class LabelerJob(TypedDict):
@@ -97,6 +105,7 @@ class LoopState(TypedDict, total=False):
     texts: Annotated[list[Sample], extend_or_reset]  # generator outputs
     labelled: Annotated[list[Sample], extend_or_reset]  # labeler outputs
     drops: Annotated[list[Drop], extend_or_reset]  # this round's drops
+    quoted: Annotated[list[str], extend_or_reset]  # texts of every mistake quoted so far
     batch: list[Sample]  # this round's accepted samples
     pool: list[Sample]  # every accepted sample so far (synthetic.jsonl)
     history: list[RoundRecord]  # review-history memory, one record per round

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from evokd.agents.generator import GeneratorRequest, target_labels
@@ -14,6 +14,8 @@ from evokd.graph.context import RunContext
 from evokd.graph.memory import round_history
 from evokd.graph.state import GeneratorJob, LoopState
 from evokd.graph.strategy import plan, stance_quotas
+from evokd.samples.records import FeedbackItem
+from evokd.samples.rules import text_key
 
 
 def expected_calls(cfg: RunConfig) -> int:
@@ -67,6 +69,9 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[GeneratorJob]:
     jobs: list[GeneratorJob] = []
     hard_calls: Counter[str] = Counter()
     cls = ctx.spec.kind == "cls"
+    quoting = cfg.quote_errors > 0 and cfg.prompts == "full"
+    quotes = QuotePicker(ctx.spec.kind, quotable_mistakes(state) if quoting else [],
+                         state.get("quoted", []))
     for stance, quota in per_stance.items():
         calls = math.ceil(quota / cfg.texts_per_call)
         labels = target_labels(ctx.spec, analysis, stance)
@@ -80,15 +85,69 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[GeneratorJob]:
             order = sorted(labels, key=lambda label: hard_calls[label])
             aims = [[order[index % len(order)]] for index in range(calls)]
         for index, aim in enumerate(aims):
+            n = min(cfg.texts_per_call, quota - index * cfg.texts_per_call)
+            intended = (aim or [labels[len(jobs) % len(labels)]])[0] if cls else None
             jobs.append({
-                "round": state["round"], "stance": stance, "analysis": analysis,
-                "n": min(cfg.texts_per_call, quota - index * cfg.texts_per_call),
-                "call": len(jobs) + offset,
-                "intended_label": (aim or [labels[len(jobs) % len(labels)]])[0] if cls else None,
+                "round": state["round"], "stance": stance, "analysis": analysis, "n": n,
+                "call": len(jobs) + offset, "intended_label": intended,
                 "target": None if cls else aim,
                 "history": round_history(state, state["round"]),
+                "quotes": (quotes.take(aim[0], min(n, cfg.quote_errors))
+                           if stance == "hard" and aim and quoting else []),
             })
     return jobs
+
+
+def quotable_mistakes(state: LoopState) -> list[FeedbackItem]:
+    """The mistakes a hard call may quote: the student's on the newest batch, then on the seed
+    set (each text once)."""
+    feedback = state.get("feedback") or {}
+    seen: set[str] = set()
+    mistakes = []
+    for item in [*feedback.get("wrong", []), *feedback.get("seed_wrong", [])]:
+        key = text_key(item["text"])
+        if key not in seen:
+            seen.add(key)
+            mistakes.append(item)
+    return mistakes
+
+
+def about(kind: str, mistake: FeedbackItem, label: str) -> bool:
+    """Whether ``mistake`` concerns ``label``: classification, a text of that label the student
+    got wrong; NER, a mention of that type missed, mistyped or made up."""
+    if kind == "cls":
+        return bool(mistake["gold"] == label)
+    gold = {(e["text"], e["type"]) for e in mistake["gold"]}
+    predicted = {(e["text"], e["type"]) for e in mistake["predicted"]}
+    return any(kind_ == label for _, kind_ in gold ^ predicted)
+
+
+class QuotePicker:
+    """Shares a round's mistakes out over its hard calls: a call aimed at a label quotes the
+    mistakes about it, each mistake once before any is quoted twice, those no earlier round
+    quoted first (classification: only texts of the call's label; NER: then other mistakes)."""
+
+    def __init__(self, kind: str, mistakes: list[FeedbackItem],
+                 quoted_before: Collection[str]) -> None:
+        self.kind = kind
+        before = {text_key(text) for text in quoted_before}
+        self.mistakes = mistakes
+        self.fresh = [text_key(m["text"]) not in before for m in mistakes]
+        self.uses = [0] * len(mistakes)
+
+    def take(self, label: str, k: int) -> list[FeedbackItem]:
+        """Up to ``k`` mistakes for a hard call aimed at ``label``."""
+        def rank(i: int) -> tuple[bool, int, bool, int]:
+            return (not about(self.kind, self.mistakes[i], label), self.uses[i],
+                    not self.fresh[i], i)
+
+        order = sorted(range(len(self.mistakes)), key=rank)
+        if self.kind == "cls":
+            order = [i for i in order if about(self.kind, self.mistakes[i], label)]
+        chosen = order[:k]
+        for i in chosen:
+            self.uses[i] += 1
+        return [self.mistakes[i] for i in chosen]
 
 
 def generator_request(job: GeneratorJob, ctx: RunContext) -> GeneratorRequest:
@@ -99,5 +158,5 @@ def generator_request(job: GeneratorJob, ctx: RunContext) -> GeneratorRequest:
         stance=job["stance"], n=job["n"], round_no=job["round"], analysis=job["analysis"],
         call=job["call"], intended_label=job["intended_label"], target=job["target"],
         seeds=ctx.seed_set, history=job["history"], temperature=cfg.temperature,
-        compact=cfg.prompts == "compact",
+        compact=cfg.prompts == "compact", quotes=job.get("quotes", []),
     )

@@ -20,6 +20,7 @@ DropReason = Literal[
     "seed_copy",  # a near-copy of a seed example
     "prompt_copy",  # the generator copied its own prompt (a format example, the analysis)
     "duplicate",  # the normalised text was seen before (earlier rounds or this batch)
+    "near_duplicate",  # --quote-errors: nearly repeats a quoted mistake or an earlier sample
     "llm_rejected",  # the critic LLM judged the label wrong
 ]
 DROP_REASONS: tuple[str, ...] = DropReason.__args__  # type: ignore[attr-defined]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-DELIMITER_TAGS = ("sample", "example", "analysis", "history", "text", "data", "samples")
+DELIMITER_TAGS = ("sample", "example", "analysis", "history", "text", "data", "samples",
+                  "mistake")
 TAG_LIKE = re.compile(r"<(?=\s*/?\s*(?:" + "|".join(DELIMITER_TAGS) + r")\b)", re.IGNORECASE)
 
 

@@ -64,6 +64,7 @@ class Feedback(TypedDict, total=False):
     correct: list[FeedbackItem]
     wrong: list[FeedbackItem]
     per_label: dict[str, LabelCounts]
+    seed_wrong: list[FeedbackItem]  # --quote-errors: the seed set's mistakes, quotable too
 
 
 class WeaknessAnalysis(TypedDict, total=False):

@@ -46,9 +46,21 @@ def sample_text(sample: Mapping[str, Any]) -> str:
 
 
 @dataclass
-class _Seed:
+class _Reference:
+    """A text a new one must not nearly copy (a seed example, a quoted mistake, an earlier
+    sample), normalised."""
+
     norm: str
     words: frozenset[str]
+
+
+def _references(texts: Iterable[str]) -> list[_Reference]:
+    refs = []
+    for text in texts:
+        norm = normalise(text)
+        if norm:
+            refs.append(_Reference(norm, frozenset(norm.split())))
+    return refs
 
 
 @dataclass
@@ -59,16 +71,15 @@ class RuleCritic:
     seeds: Sequence[Mapping[str, Any]] = ()
     seen: set[str] = field(default_factory=set)
     leak_keys: Collection[str] = frozenset()
+    near: Sequence[str] = ()  # texts not to nearly repeat: quoted mistakes, earlier samples
     jaccard: float = 0.8
     ratio: float = 0.9
     max_words: int | None = None
 
     def __post_init__(self) -> None:
-        self._seeds = []
-        for seed in self.seeds:
-            norm = normalise(sample_text(seed)) if isinstance(seed, Mapping) else ""
-            if norm:
-                self._seeds.append(_Seed(norm, frozenset(norm.split())))
+        self._seeds = _references(sample_text(seed) for seed in self.seeds
+                                  if isinstance(seed, Mapping))
+        self._near = _references(self.near)
 
     def check(self, sample: Any) -> tuple[DropReason, str] | None:
         """The first failed rule as ``(reason, detail)``, or None when the sample passes."""
@@ -90,11 +101,15 @@ class RuleCritic:
         key = hashlib.sha1(norm.encode("utf-8")).hexdigest()
         if key in self.leak_keys:
             return "leak", "text occurs in the dev/test data"
-        copy = self._seed_copy(norm)
+        copy = self._near_copy(norm, self._seeds, "a seed example")
         if copy:
             return "seed_copy", copy
         if key in self.seen:
             return "duplicate", "same normalised text as an earlier sample"
+        copy = self._near_copy(norm, self._near, "a quoted mistake or an earlier sample",
+                               quick=True)
+        if copy:
+            return "near_duplicate", copy
         return None
 
     def _check_labels(self, sample: Mapping[str, Any]) -> tuple[DropReason, str] | None:
@@ -136,18 +151,24 @@ class RuleCritic:
             return "span_not_found", str(error)
         return None
 
-    def _seed_copy(self, norm: str) -> str | None:
+    def _near_copy(self, norm: str, refs: Sequence[_Reference], what: str, *,
+                   quick: bool = False) -> str | None:
+        """How ``norm`` nearly copies one of ``refs`` (it holds one word for word, or the word
+        sets or the character sequences are nearly the same), or None. ``quick`` (for many
+        references) compares characters only where half the Jaccard bar of words is shared."""
         words = frozenset(norm.split())
-        for seed in self._seeds:
-            if len(seed.words) >= 4 and f" {seed.norm} " in f" {norm} ":
-                return "holds a seed example word for word"
-            union = len(words | seed.words)
-            jaccard = len(words & seed.words) / union if union else 0.0
+        for ref in refs:
+            if len(ref.words) >= 4 and f" {ref.norm} " in f" {norm} ":
+                return f"holds {what} word for word"
+            union = len(words | ref.words)
+            jaccard = len(words & ref.words) / union if union else 0.0
             if jaccard >= self.jaccard:
-                return f"word-set Jaccard {jaccard:.2f} with a seed example"
-            ratio = difflib.SequenceMatcher(None, norm[:1000], seed.norm[:1000]).ratio()
+                return f"word-set Jaccard {jaccard:.2f} with {what}"
+            if quick and jaccard < self.jaccard / 2:
+                continue
+            ratio = difflib.SequenceMatcher(None, norm[:1000], ref.norm[:1000]).ratio()
             if ratio >= self.ratio:
-                return f"similarity {ratio:.2f} with a seed example"
+                return f"similarity {ratio:.2f} with {what}"
         return None
 
     def filter(
