@@ -2,14 +2,16 @@
 equal tokens and against random gold data, with a perfect teacher (bench/gold_teacher.py).
 
     python bench/data_efficiency.py --task conll03 --seeds 1-3 --out runs/efficiency-conll03 \
-        [--rounds 4 --samples 50 --twice] [--quote K --follow --equal-samples] \
+        [--rounds 4 --samples 50 --twice] [--quote K --follow --equal-samples] [--pool] \
         [--data-dir DIR] [any main.py flag after --]
 
 For each seed, against a fresh gold teacher each time:
 - ``evokd``: ``main.py`` with the loop (1-shot, json_schema output, everything else default);
 - ``quote`` (with ``--quote K``): the loop with ``--quote-errors K`` (hard requests quote the
   student's mistakes);
-- ``static``: ``--strategy static`` given the dearer EvoKD arm's token spend as
+- ``pool`` and ``pool_random`` (with ``--pool``): the loop picking real train texts, labels
+  hidden, for the teacher to label (``--pool train``), with its selection and at random;
+- ``static``: ``--strategy static`` given the dearer writing EvoKD arm's token spend as
   ``--budget-tokens`` and more rounds, so the budget ends it (equal tokens);
 - ``random-N``: the seed set + N random gold train sentences (N = the samples EvoKD kept; not
   seed examples), trained once from the backbone with the seed student's recipe
@@ -155,7 +157,9 @@ def random_gold(args: argparse.Namespace, seed: int, n: int) -> list[dict[str, A
     return random.Random(seed * 7919 + n).sample(pool, min(n, len(pool)))
 
 
-ARMS = ("evokd", "quote", "static")  # quote: EvoKD with --quote-errors (with --quote K)
+# quote: EvoKD with --quote-errors (with --quote K); pool, pool_random: EvoKD picking train
+# texts with its selection or at random (with --pool)
+ARMS = ("evokd", "quote", "pool", "pool_random", "static")
 
 
 def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -169,8 +173,12 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
     if args.quote:
         runs["quote"] = run_loop(args, seed, "evokd", args.out / "quote" / f"seed-{seed}",
                                  ["--quote-errors", str(args.quote)])
-    rounds = str(args.rounds + EXTRA_STATIC_ROUNDS)
     budget = max(run["tokens"] for run in runs.values())  # equal tokens: the dearest arm's
+    if args.pool:
+        for arm, selection in (("pool", "auto"), ("pool_random", "random")):
+            runs[arm] = run_loop(args, seed, "evokd", args.out / arm / f"seed-{seed}",
+                                 ["--pool", "train", "--selection", selection])
+    rounds = str(args.rounds + EXTRA_STATIC_ROUNDS)
     runs["static"] = run_loop(args, seed, "static", args.out / "static" / f"seed-{seed}",
                               ["--budget-tokens", str(max(budget, 1)), "--rounds", rounds,
                                "--patience", rounds])
@@ -254,6 +262,7 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
     arms = _arms(rows)
     keys = ["seed_student", *arms, "random_n", *(["random_2n"] if twice else []), "pool_once"]
     names = {"seed_student": "seed student", "evokd": "EvoKD", "quote": "EvoKD + quotes",
+             "pool": "pool (chosen)", "pool_random": "pool (random picks)",
              "static": "static (equal tokens)", "random_n": "random-N",
              "random_2n": "random-2N", "pool_once": "pool once"}
     lines = ["| seed | " + " | ".join(names[k] for k in keys) + " | N |",
@@ -265,11 +274,13 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
         lines.append("| mean ± std | " + " | ".join(_pm([r[k] for r in rows]) for k in keys)
                      + f" | {statistics.fmean(r['n'] for r in rows):.0f} |")
     pairs = [(a, b) for a, b in (("quote", "static"), ("evokd", "static"), ("quote", "evokd"),
-                                 ("evokd", "random_n"), ("quote", "random_n")) if
-             a in keys and b in keys]
+                                 ("pool", "pool_random"), ("pool", "evokd"),
+                                 ("pool_random", "evokd"), ("evokd", "random_n"),
+                                 ("quote", "random_n")) if a in keys and b in keys]
     if any("equal_n" in r for r in rows) and all("equal_n" in r for r in rows):
         pairs += [(f"{a}_equal_n", f"{b}_equal_n") for a, b in (("quote", "static"),
-                  ("evokd", "static"), ("quote", "evokd")) if a in arms and b in arms]
+                  ("evokd", "static"), ("quote", "evokd"), ("pool", "pool_random"),
+                  ("pool", "evokd")) if a in arms and b in arms]
     lines += ["", "| paired difference (points, 95 % t-interval) | |", "|---|---|"]
     for a, b in pairs:
         label = (f"{names.get(a.removesuffix('_equal_n'), a)} − "
@@ -298,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--equal-samples", action="store_true",
                         help="also train each arm's first N kept samples once (N: the fewest "
                         "any arm kept)")
+    parser.add_argument("--pool", action="store_true",
+                        help="also the loop picking train texts (labels hidden) for the "
+                        "teacher to label: its selection ('pool') and random picks "
+                        "('pool_random')")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("passthrough", nargs="*", help="main.py flags after --")
     args = parser.parse_args(argv)

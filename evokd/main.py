@@ -31,6 +31,7 @@ from evokd.core.settings import add_flags, given
 from evokd.graph.config import LOCAL_PRESET, Command, RunConfig, role_switches
 from evokd.graph.resume import DEFAULT_OPENAI_MODEL, OPENAI_URL, resumed_config, resumed_endpoint
 from evokd.graph.strategy import strategy
+from evokd.samples.pool import FROM_TRAIN, check_pool_file
 from evokd.stop_reasons import DONE
 from evokd.tasks import TaskData, builtin_names, load_task_data, resolve_data_dir, resolve_task
 from evokd.tasks.registry import is_task_file
@@ -124,6 +125,8 @@ def config_from_settings(settings: Mapping[str, Any]) -> RunConfig:
     spec = resolve_task(flags["task"], data_dir)
     if not strategy(flags.get("strategy", RunConfig.strategy)).rounds:  # none: seed student
         flags["rounds"] = 0
+    if flags.get("pool") and flags["pool"] != FROM_TRAIN:  # a resume elsewhere finds it
+        flags["pool"] = str(Path(flags["pool"]).expanduser().resolve())
     kind = _teacher_kind(flags)
     remote = kind == "openai"
     settings = {**(LOCAL_PRESET if kind == "local" else {}), **flags}
@@ -219,6 +222,7 @@ def prepare(settings: Mapping[str, Any], command: Command) -> tuple[RunConfig, T
         config = config_from_settings(settings)
         RunDir(config.run_dir).refuse_existing_run()
     data = load_task_data(config.spec)
+    check_pool_file(config.pool)
     config.hardware()  # a device or precision this machine lacks: exit 2 before any output
     return config, data
 

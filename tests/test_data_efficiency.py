@@ -46,3 +46,21 @@ def test_an_arms_costs_count_words_mentions_and_the_label_mix() -> None:
                                  "mix": {"LOC": 1, "ORG": 1, "PER": 2}}
     cls = [{"text": "a fine film", "label": "pos"}, {"text": "dull", "label": "neg"}]
     assert costs(cls, "cls") == {"words": 4, "mentions": None, "mix": {"neg": 1, "pos": 1}}
+
+
+def test_the_pool_arms_are_paired_with_random_picks_and_with_writing() -> None:
+    rows = []
+    for seed, (evokd, pool, pool_random) in enumerate([(0.60, 0.66, 0.63), (0.62, 0.64, 0.64),
+                                                       (0.61, 0.68, 0.64)], start=1):
+        row = _row(seed, evokd, 0.6)
+        for arm, score in (("pool", pool), ("pool_random", pool_random)):
+            row.update({arm: score, f"{arm}_tokens": 60_000, f"{arm}_kept": 200,
+                        f"{arm}_costs": {"words": 3000, "mentions": 400, "mix": {"PER": 4}}})
+        rows.append(row)
+    lines = table(rows, twice=False).splitlines()
+    assert lines[0].startswith("| seed | seed student | EvoKD | pool (chosen) | "
+                               "pool (random picks) | static (equal tokens) |")
+    # differences 3, 0, 4 points: mean 2.33, std 2.08, t(2) = 4.303 -> half width 5.17
+    assert "| pool (chosen) − pool (random picks) | +2.3 [-2.8, +7.5] (n=3) |" in lines
+    assert any(line.startswith("| pool (random picks) | 200 | 60.0k | 3000 | 400 | PER 100 %")
+               for line in lines)

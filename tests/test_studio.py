@@ -12,8 +12,8 @@ from evokd.agents.registry import optional_roles
 
 ROOT = Path(__file__).resolve().parents[1]
 # the loop's own nodes (graph/build.py); every registered optional role adds its own
-CORE_NODES = {"train_seed", "evaluate", "analyst", "generator", "gather", "labeler", "critic",
-              "feedback", "train", "assess", "finish"}
+CORE_NODES = {"train_seed", "evaluate", "analyst", "select", "generator", "gather", "labeler",
+              "critic", "feedback", "train", "assess", "finish"}
 
 
 def test_langgraph_json_loads_the_compiled_graph() -> None:

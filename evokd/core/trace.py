@@ -25,8 +25,9 @@ NODE = "node"
 RUN_START = "run_start"
 RUN_END = "run_end"
 TEACHER_ENGINE = "teacher_engine"
+SELECTED = "selected"
 KINDS = (LLM_CALL, DROP, GENERATED, FEEDBACK, TRUNCATED, ENTITIES_LEFT_OUT, NODE, RUN_START,
-         RUN_END, TEACHER_ENGINE)
+         RUN_END, TEACHER_ENGINE, SELECTED)
 
 
 class LlmCall(TypedDict):
@@ -63,6 +64,20 @@ class Generated(TypedDict):
     event: Literal["generated"]
     round: int
     texts: int
+
+
+class Selected(TypedDict):
+    """Texts picked from the pool for labelling: how (``typical``, ``uncertain`` or
+    ``random``), out of how many scored texts, in how many seconds, and the student's predicted
+    labels of the picks (NER: entity types, ``none`` for a text without one)."""
+
+    event: Literal["selected"]
+    round: int
+    method: str
+    picked: int
+    scanned: int
+    seconds: float
+    predicted: dict[str, int]
 
 
 class Feedback(TypedDict):
@@ -135,11 +150,11 @@ class TeacherEngine(TypedDict, total=False):
     prefill_seconds: float
 
 
-TraceEvent = (LlmCall | Drop | Generated | Feedback | Truncated | EntitiesLeftOut | NodeUpdate
-              | RunStart | RunEnd | TeacherEngine)
+TraceEvent = (LlmCall | Drop | Generated | Selected | Feedback | Truncated | EntitiesLeftOut
+              | NodeUpdate | RunStart | RunEnd | TeacherEngine)
 ENGINE_COUNTERS = ("engine", "served", "batches", "batched_requests", "prefill_prompt_tokens",
                    "prefill_computed_tokens", "prefill_seconds")
-SUMMARISED = ("texts", "labelled", "drops", "batch", "pool", "history", "metrics")
+SUMMARISED = ("texts", "labelled", "drops", "batch", "pool", "history", "metrics", "picked")
 
 
 def llm_call(role: str, round_no: int, attempt: int, *, prompt_tokens: int = 0,
@@ -162,6 +177,13 @@ def drop(round_no: int, dropped: Mapping[str, Any]) -> Drop:
 def generated(round_no: int, texts: int) -> Generated:
     """A ``generated`` event."""
     return Generated(event="generated", round=round_no, texts=texts)
+
+
+def selected(round_no: int, method: str, picked: int, scanned: int, seconds: float,
+             predicted: Mapping[str, int]) -> Selected:
+    """A ``selected`` event."""
+    return Selected(event="selected", round=round_no, method=method, picked=picked,
+                    scanned=scanned, seconds=round(seconds, 2), predicted=dict(predicted))
 
 
 def feedback(round_no: int, correct: int, wrong: int) -> Feedback:

@@ -1,11 +1,12 @@
 """The EvoKD loop as a LangGraph state machine (the paper's Figure 2).
 
-    train_seed ─► evaluate ─► analyst ─► generator ×N ─► gather ─► labeler ×M ─► critic
-                                 ▲                                                 │
-             [round_start roles] ┤                              [after_critic roles]
-                                 │                                                 ▼
-                 finish ◄── route ◄── assess ◄── train ◄── feedback ◄─────────────┘
+    train_seed ─► evaluate ─► analyst ─► select ─► generator ×N ─► gather ─► labeler ×M
+                                 ▲                                                   │
+             [round_start roles] ┤                           critic ◄────────────────┘
+                                 │                 [after_critic roles]
+                 finish ◄── route ◄── assess ◄── train ◄── feedback ◄── ┘
 
+``select`` picks the round's texts from ``--pool`` (and passes straight on without one).
 A round starts at the analyst and ends at assess; ``route_next_round`` decides whether another
 round runs (rounds, token budget, dev-F1 patience). Generator and labeler calls fan out with
 ``Send`` and run concurrently, bounded by the teacher client's semaphore.
@@ -46,11 +47,14 @@ def route_after_seed(state: LoopState, runtime: Any) -> Literal["evaluate", "fin
     return "evaluate" if runtime.context.config.rounds > 0 else "finish"
 
 
-def fan_out_generators(state: LoopState, runtime: Any) -> list[Send] | Literal["finish"]:
-    """One ``Send`` per generator call, or stop if the analyst hit the token budget."""
+def fan_out_generators(state: LoopState, runtime: Any
+                       ) -> list[Send] | Literal["finish", "gather"]:
+    """One ``Send`` per generator call; straight on when the pool gave every text; stop if
+    the analyst hit the token budget."""
     if state.get("stop_reason"):
         return "finish"
-    return [Send("generator", job) for job in generator_jobs(state, runtime.context)]
+    return [Send("generator", job) for job in generator_jobs(state, runtime.context)] or (
+        "gather")
 
 
 def fan_out_labelers(state: LoopState) -> list[Send] | Literal["critic"]:
@@ -113,6 +117,7 @@ def build_graph() -> LoopGraph:
     graph.add_node("train_seed", nodes.train_seed)
     graph.add_node("evaluate", nodes.evaluate)
     graph.add_node("analyst", nodes.analyst)
+    graph.add_node("select", nodes.select)
     graph.add_node("generator", send_target(nodes.generator), input_schema=LoopState)
     graph.add_node("gather", nodes.gather)
     graph.add_node("labeler", send_target(nodes.labeler), input_schema=LoopState)
@@ -125,7 +130,8 @@ def build_graph() -> LoopGraph:
     graph.add_edge(START, "train_seed")
     graph.add_conditional_edges("train_seed", route_after_seed, ["evaluate", "finish"])
     round_start = connect(graph, "evaluate", "round_start", "analyst", on_stop="finish")
-    graph.add_conditional_edges("analyst", fan_out_generators, ["generator", "finish"])
+    graph.add_edge("analyst", "select")
+    graph.add_conditional_edges("select", fan_out_generators, ["generator", "gather", "finish"])
     graph.add_edge("generator", "gather")
     graph.add_conditional_edges("gather", fan_out_labelers, ["labeler", "critic"])
     graph.add_edge("labeler", "critic")

@@ -22,7 +22,7 @@ from evokd.core.cli import (
 from evokd.core.errors import UserError
 from evokd.core.rundir import RunDir, config_text
 from evokd.core.settings import flag_table, setting
-from evokd.graph.strategy import STRATEGIES, plan
+from evokd.graph.strategy import SOURCES, STRATEGIES, plan, text_source
 from evokd.stop_reasons import BUDGET_SPENT
 from evokd.student import DEFAULT_STUDENT
 from evokd.student.hardware import DEFAULT_MAX_LENGTH, Hardware, resolve_hardware
@@ -146,6 +146,26 @@ class RunConfig:
         "text that nearly repeats a quoted text or an earlier sample is dropped as "
         "`near_duplicate`; 0: hard calls quote nothing (full prompts only)",
         parse=non_negative, metavar="N")
+    # a pool of the user's unlabelled texts (see README "Your unlabelled texts")
+    pool: str = setting(
+        "", "unlabelled texts to pick from instead of (or beside) writing them: a .txt file "
+        "(one text a line), .jsonl or .csv (the task's text field), or `train` (a task's own "
+        "train texts, labels hidden); texts in dev or test and seed examples are left out",
+        metavar="FILE|train")
+    source: Literal["auto", "generate", "pool", "mixed"] = setting(
+        "auto", "where a round's texts come from: written by the generator, picked from "
+        "`--pool` and labelled by the teacher, or `mixed` (the hard half picked, the easy half "
+        "written); `auto`: `pool` when `--pool` is given, else `generate`",
+        choices=SOURCES)
+    selection: Literal["auto", "random"] = setting(
+        "auto", "how pool texts are picked: `auto` takes typical, diverse texts in the first "
+        "round and then the ones the student is least sure of, spread over its predicted "
+        "labels (more for the analyst's weak ones); `random`: at random (the yardstick)",
+        choices=("auto", "random"))
+    pool_scan: int = setting(
+        2000, "pool texts the student scores per round (a seeded random sample of the texts "
+        "not yet picked; the round's picks come from them), which bounds a round's time for "
+        "any pool size", parse=positive, metavar="N")
     roles: tuple[str, ...] = setting(
         (), "optional agent roles switched on (each by its own flag, e.g. `--reviewer`)",
         flag=False)
@@ -189,6 +209,14 @@ class RunConfig:
         "relative to the file", metavar="DIR", shown_default="`$EVOKD_DATA_DIR`, else `./data`")
     task_spec: dict[str, Any] | None = setting(None, "the resolved task (TaskSpec.to_dict)",
                                                flag=False)
+
+    def __post_init__(self) -> None:
+        if self.source in ("pool", "mixed") and not self.pool:
+            raise UserError(f"--source {self.source} picks texts from a pool: give --pool FILE "
+                            "(or --pool train for a built-in task's train texts)")
+        if text_source(self) != "generate" and self.strategy != "evokd":
+            raise UserError(f"--pool works with --strategy evokd, not {self.strategy}; for "
+                            "random picks use --selection random")
 
     @property
     def spec(self) -> TaskSpec:

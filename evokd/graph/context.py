@@ -10,6 +10,7 @@ from evokd.core.rundir import RunDir
 from evokd.graph.config import RunConfig
 from evokd.graph.progress import ProgressDisplay
 from evokd.graph.students import HFStudents, Students
+from evokd.samples.pool import Pool
 from evokd.student.hardware import Hardware
 from evokd.tasks.data import TaskData
 from evokd.tasks.spec import Example, TaskSpec
@@ -27,6 +28,7 @@ class RunContext:
     run_dir: RunDir
     teacher: TeacherClient | None = None
     leak_keys: frozenset[str] = frozenset()
+    pool: Pool | None = None  # --pool: the texts a round may pick
     progress: ProgressDisplay = field(default_factory=lambda: ProgressDisplay(enabled=False))
     hardware: Hardware = field(default_factory=Hardware)
     students: Students = field(default_factory=HFStudents)

@@ -39,7 +39,14 @@ from evokd.graph.build import build_graph
 from evokd.graph.config import RunConfig
 from evokd.graph.context import RunContext
 from evokd.graph.recording_teacher import RecordingTeacher, StandInReplies
-from evokd.graph.run import THREAD, leak_keys_of, seed_set_of, stream_run, teacher_settings
+from evokd.graph.run import (
+    THREAD,
+    leak_keys_of,
+    pool_of,
+    seed_set_of,
+    stream_run,
+    teacher_settings,
+)
 from evokd.graph.stand_in_student import StandInStudents
 from evokd.stop_reasons import BUDGET_SPENT
 from evokd.tasks.data import TaskData
@@ -96,9 +103,11 @@ async def _dry_run(config: RunConfig, data: TaskData, count: Callable[[str], int
     teacher.record = events.append
     # the test split is only reported, and a dry run reports no scores: the stand-in is
     # scored on the dev split alone (model selection, targeting by dev F1 per label)
+    leak_keys = leak_keys_of(spec, data)
     context = RunContext(config=config, spec=spec, data=dataclasses.replace(data, test=[]),
                          seed_set=seed_set, run_dir=RunDir(folder), teacher=teacher,
-                         leak_keys=leak_keys_of(spec, data), students=StandInStudents())
+                         leak_keys=leak_keys, students=StandInStudents(),
+                         pool=pool_of(config, data, seed_set, leak_keys))
     graph = build_graph().compile(checkpointer=InMemorySaver())
     await stream_run(graph, context, {})
     final = (await graph.aget_state(THREAD)).values

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from evokd.graph.state import RoundRecord
+from evokd.graph.state import RoundRecord, Selection
 from evokd.prompts.history import render_history
 
 WRONG_EXAMPLES = 3
@@ -18,9 +18,10 @@ def round_record(
     kept: int,
     drop_reasons: dict[str, int],
     dev_f1: float | None,
+    selection: Selection | None = None,
 ) -> RoundRecord:
-    """What the loop remembers of a round (all plain JSON)."""
-    return {
+    """What the loop remembers of a round (all plain JSON); with ``--pool``, what it picked."""
+    record: RoundRecord = {
         "round": round_no,
         "analysis": str(analysis.get("summary", ""))[:600],
         "weak_labels": list(analysis.get("weak_labels", [])),
@@ -31,6 +32,9 @@ def round_record(
         "drop_reasons": drop_reasons,
         "dev_f1": dev_f1,
     }
+    if selection:
+        record["picked"] = selection
+    return record
 
 
 def round_history(state: Mapping[str, Any], round_no: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,8 +21,9 @@ from evokd.core.cli import percent
 from evokd.graph.context import RunContext
 from evokd.graph.feedback import split_feedback
 from evokd.graph.memory import round_history, round_record
+from evokd.graph.selection import group_counts, scan_sample, typical_diverse, uncertain_spread
 from evokd.graph.state import GeneratorJob, LabelerJob, LoopState, MetricsRow
-from evokd.graph.strategy import plan
+from evokd.graph.strategy import plan, pool_quota
 from evokd.graph.targeting import expected_calls, generator_request
 from evokd.samples.drops import main_drop_reason
 from evokd.samples.records import Drop, Feedback
@@ -136,7 +138,7 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     ctx.progress.phase(f"round {round_no}: analyst, generator, labeler, critic",
                        calls=expected_calls(ctx.config))
     reset: dict[str, Any] = {"round": round_no, "texts": None, "labelled": None,
-                             "drops": None, "batch": []}
+                             "drops": None, "batch": [], "selection": {}}
     if not plan(ctx.config).analysis:  # the static baseline: no analyst call
         return {**reset, "analysis": {}}
     try:
@@ -148,6 +150,46 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     except BudgetExhausted:
         return {**reset, "analysis": {}, "stop_reason": BUDGET_SPENT}
     return {**reset, "analysis": analysis}
+
+
+async def select(state: LoopState, runtime: Ctx) -> dict[str, Any]:
+    """Pick the round's pool texts for the labeler (``--pool``; see ``graph.selection``): the
+    student scores a sample of the texts not picked yet; typical, diverse ones in the first
+    round, then the least certain, spread over its predicted labels; or at random."""
+    ctx = runtime.context
+    quota = pool_quota(ctx.config)
+    if not quota or ctx.pool is None or state.get("stop_reason"):
+        return {}
+    round_no, picked = state["round"], state.get("picked", [])
+    started = time.perf_counter()
+    scanned = scan_sample(len(ctx.pool.texts), picked, ctx.config.pool_scan,
+                          ctx.config.seed * 1000 + round_no)
+    method, positions, predicted = "random", list(range(min(quota, len(scanned)))), {}
+    if ctx.config.selection == "auto" and scanned:
+        ctx.progress.phase(f"round {round_no}: scoring {len(scanned):,} pool texts")
+        student = ctx.students.cached(ctx.spec, str(ctx.run_dir.at(state["student_path"])),
+                                      ctx.hardware)
+        examples = ctx.pool.examples(scanned, ctx.spec.kind)
+        probe = await asyncio.to_thread(student.probe, examples)
+        if picked:
+            method = "uncertain"
+            words = [len(ctx.pool.texts[i].split()) for i in scanned]
+            weak = (state.get("analysis") or {}).get("weak_labels") or []
+            positions = await asyncio.to_thread(uncertain_spread, probe, words, ctx.spec.kind,
+                                                weak, quota)
+        else:
+            method = "typical"
+            positions = await asyncio.to_thread(typical_diverse, probe.embeddings, quota,
+                                                ctx.config.seed * 1000 + round_no)
+        predicted = group_counts(probe, positions, ctx.spec.kind)
+    chosen = [scanned[p] for p in positions]
+    runtime.stream_writer(trace.selected(round_no, method, len(chosen), len(scanned),
+                                         time.perf_counter() - started, predicted))
+    ctx.progress.say(f"round {round_no}: picked {len(chosen)} of {len(scanned):,} scanned pool "
+                     f"texts ({method})")
+    return {"texts": [ctx.pool.sample(i, round_no) for i in chosen],
+            "picked": [*picked, *chosen],
+            "selection": {"method": method, "n": len(chosen), "predicted": predicted}}
 
 
 def _emit_drops(runtime: Ctx, round_no: int, drops: Sequence[Drop]) -> None:
@@ -291,7 +333,7 @@ async def assess(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     pool = [*state.get("pool", []), *batch]
     history = [*state.get("history", []), round_record(
         round_no, state.get("analysis") or {}, state.get("feedback") or {}, len(batch), reasons,
-        dev["f1"])]
+        dev["f1"], state.get("selection"))]
     if not plan(ctx.config).history:  # --no-history and static: no review history
         history = []
     ctx.run_dir.write_jsonl(ctx.run_dir.metrics, metrics)

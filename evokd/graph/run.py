@@ -24,6 +24,7 @@ from evokd.graph.config import RunConfig
 from evokd.graph.context import RunContext
 from evokd.graph.progress import ProgressDisplay
 from evokd.graph.state import LoopState
+from evokd.samples.pool import Pool, describe_pool, read_pool
 from evokd.samples.rules import text_key
 from evokd.tasks import TaskData, load_task_data, seed_examples
 from evokd.tasks.spec import Example, TaskSpec
@@ -163,6 +164,14 @@ def leak_keys_of(spec: TaskSpec, data: TaskData) -> frozenset[str]:
     return frozenset(text_key(spec.example_text(ex)) for ex in data.dev + data.test)
 
 
+def pool_of(config: RunConfig, data: TaskData, seed_set: Sequence[Example],
+            leak_keys: frozenset[str]) -> Pool | None:
+    """The run's ``--pool`` texts (None without one), read once per process."""
+    if not config.pool:
+        return None
+    return read_pool(config.spec, config.pool, data.train, seed_set, leak_keys)
+
+
 async def stream_run(graph: CompiledStateGraph[LoopState, RunContext, LoopState, LoopState],
                      context: RunContext, run_input: Any) -> None:
     """Run the compiled loop from ``run_input`` (``{}`` starts, None resumes), writing node
@@ -210,15 +219,18 @@ async def run_loop(
     data = data if data is not None else load_task_data(spec)
     seed_set = seed_set_of(config, data)
     hardware = config.hardware()
+    leak_keys = leak_keys_of(spec, data)
+    pool = pool_of(config, data, seed_set, leak_keys)  # a bad pool stops before any file
     run_dir = prepare_run_dir(config, resume)
     run_dir.record_info("hardware", hardware.describe())
-    leak_keys = leak_keys_of(spec, data)
     compiled = build_graph()
     with ProgressDisplay(enabled=show_progress) as progress:
         about = hardware.describe()
         progress.say(f"teacher: {describe_teacher(config)}; student {config.student} on "
                      f"{about['device']} ({about['device_name']}), {about['precision']}, max "
                      f"length {about['max_length']}")
+        if pool is not None:
+            progress.say(describe_pool(pool))
         async with (
             open_teacher(config, run_dir, api_key) as teacher,
             open_checkpointer(run_dir.checkpoints) as saver,
@@ -227,6 +239,7 @@ async def run_loop(
             run_dir.write_text(run_dir.graph, graph.get_graph().draw_mermaid())
             context = RunContext(config=config, spec=spec, data=data, seed_set=seed_set,
                                  run_dir=run_dir, teacher=teacher, leak_keys=leak_keys,
+                                 pool=pool,
                                  progress=progress, hardware=hardware)
             snapshot = await graph.aget_state(THREAD)
             # finished = no task left in the step; ``next`` alone also empties when a process

@@ -8,6 +8,8 @@ student trained on a handful of samples gives."""
 from __future__ import annotations
 
 import json
+import math
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,10 +19,12 @@ from evokd.graph.config import RunConfig
 from evokd.graph.students import StepCallback
 from evokd.student.hardware import Hardware
 from evokd.student.metrics import cls_scores, ner_scores
+from evokd.student.probe import Probe
 from evokd.tasks.spec import TaskSpec
 
 LEXICON_FILE = "stand_in_student.json"
 SCORED = 500
+HASHED = 64  # dimensions of the stand-in's bag-of-words embedding
 
 
 class LexiconStudent:
@@ -63,6 +67,23 @@ class LexiconStudent:
             scores = cls_scores([ex["label"] for ex in examples], predicted,
                                 list(self.spec.labels))
         return {**scores, "truncated": 0}
+
+    def probe(self, examples: Sequence[Mapping[str, Any]]) -> Probe:
+        """Confidence: the mean log share of each word's top tag or label (an unseen word
+        counts as a coin toss); embedding: the words hashed into ``HASHED`` dimensions."""
+        predicted = self.predict(examples)
+        confidence, rows = [], []
+        for example in examples:
+            words = example["tokens"] if self.spec.kind == "ner" else example["text"].split()
+            shares = [max(c.values()) / sum(c.values()) if (c := self.words.get(w)) else 0.5
+                      for w in words]
+            confidence.append(sum(map(math.log, shares)) / len(shares) if shares else 0.0)
+            row = [0.0] * HASHED
+            for word in words:
+                row[zlib.crc32(word.lower().encode()) % HASHED] += 1.0
+            norm = math.sqrt(sum(v * v for v in row)) or 1.0
+            rows.append([v / norm for v in row])
+        return Probe(confidence, predicted, rows)
 
     def save(self, path: Path) -> None:
         """Write the lexicon to ``path`` (a folder)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
+from typing_extensions import NotRequired
+
 from evokd.samples.records import (
     Drop,
     Feedback,
@@ -33,6 +35,15 @@ def first_reason(current: str | None, update: str | None) -> str:
     return current or update or ""
 
 
+class Selection(TypedDict):
+    """A round's picks from the pool: how, how many, and the labels the student predicted
+    for them (NER: entity types, ``none`` for a text without one)."""
+
+    method: str
+    n: int
+    predicted: dict[str, int]
+
+
 class RoundRecord(TypedDict):
     """The review history's memory of one round (``graph.memory.round_record``)."""
 
@@ -45,6 +56,7 @@ class RoundRecord(TypedDict):
     dropped: int
     drop_reasons: dict[str, int]
     dev_f1: float | None  # model selection only: never rendered for the LLM
+    picked: NotRequired[Selection]  # --pool: what the round picked, and how
 
 
 class _MetricsCore(TypedDict):
@@ -106,6 +118,8 @@ class LoopState(TypedDict, total=False):
     labelled: Annotated[list[Sample], extend_or_reset]  # labeler outputs
     drops: Annotated[list[Drop], extend_or_reset]  # this round's drops
     quoted: Annotated[list[str], extend_or_reset]  # texts of every mistake quoted so far
+    picked: list[int]  # --pool: indices of every pool text picked so far
+    selection: Selection  # --pool: this round's picks
     batch: list[Sample]  # this round's accepted samples
     pool: list[Sample]  # every accepted sample so far (synthetic.jsonl)
     history: list[RoundRecord]  # review-history memory, one record per round

@@ -30,6 +30,10 @@ class StrategySettings(Protocol):
     def history(self) -> bool: ...
     @property
     def samples_per_round(self) -> int: ...
+    @property
+    def pool(self) -> str: ...
+    @property
+    def source(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,38 @@ def plan(config: StrategySettings) -> Strategy:
                     history=base.history and config.history, stances=stances)
 
 
+SOURCES = ("auto", "generate", "pool", "mixed")
+
+
+def text_source(config: StrategySettings) -> str:
+    """Where a round's texts come from: ``generate`` (the generator writes them), ``pool``
+    (picked from ``--pool``) or ``mixed`` (the hard quota picked, the easy quota written);
+    ``auto`` is ``pool`` when a pool is given, else ``generate``."""
+    if config.source != "auto":
+        return config.source
+    return "pool" if config.pool else "generate"
+
+
 def stance_quotas(config: StrategySettings) -> dict[Stance, int]:
-    """The round's sample quota per stance: half hard (rounded up), half easy; all hard with
-    --no-easy; all plain for the static baseline."""
+    """The round's quota of written texts per stance: half hard (rounded up), half easy; all
+    hard with --no-easy; all plain for the static baseline. Texts picked from a pool take the
+    whole quota (``pool``) or the hard half (``mixed``)."""
     stances, total = plan(config).stances, config.samples_per_round
     if len(stances) == 1:
-        return {stances[0]: total}
-    hard = math.ceil(total / 2)
-    return {"hard": hard, "easy": total - hard}
+        quotas: dict[Stance, int] = {stances[0]: total}
+    else:
+        hard = math.ceil(total / 2)
+        quotas = {"hard": hard, "easy": total - hard}
+    source = text_source(config)
+    if source == "pool":
+        return {}
+    if source == "mixed":
+        quotas.pop("hard", None)
+    return quotas
+
+
+def pool_quota(config: StrategySettings) -> int:
+    """How many of the round's texts are picked from the pool (0 without one)."""
+    if text_source(config) == "generate":
+        return 0
+    return config.samples_per_round - sum(stance_quotas(config).values())

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from evokd.student.hardware import Hardware
+from evokd.student.probe import Probe
 from evokd.tasks.spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -31,6 +32,10 @@ class TrainedStudent(Protocol):
     def evaluate(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Scores on ``examples`` (``f1``, ``per_label``, ``truncated``; ``accuracy`` for
         classification)."""
+        ...
+
+    def probe(self, examples: Sequence[Mapping[str, Any]]) -> Probe:
+        """Confidence, prediction and embedding of each unlabelled example (``--pool``)."""
         ...
 
 

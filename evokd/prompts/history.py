@@ -33,6 +33,11 @@ def render_history(history: list[dict[str, Any]], max_chars: int = 3000) -> str:
         lines.append(f"  analysis: {record['analysis']}")
         lines.append(f"  weak labels: {', '.join(record['weak_labels']) or '-'}")
         lines.append(f"  student on the round's samples: {counts or '-'}")
+        picked = record.get("picked")
+        if picked:
+            labels = ", ".join(f"{k} {v}" for k, v in picked["predicted"].items())
+            lines.append(f"  picked {picked['n']} real texts ({picked['method']})"
+                         + (f", the student predicting {labels}" if labels else ""))
         for example in record["wrong_examples"]:
             lines.append(f"  student error: {json.dumps(example, ensure_ascii=False)[:300]}")
         lines.append(

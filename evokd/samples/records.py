@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-Stance = Literal["easy", "hard", "plain"]
+Stance = Literal["easy", "hard", "plain", "pool"]  # pool: a text picked from --pool
 
 
 class EntitySpan(TypedDict):
@@ -24,7 +24,7 @@ class Sample(TypedDict, total=False):
     text: str
     stance: Stance
     intended_label: str | None  # classification: the class the generator aimed at
-    call: int  # the generator call that wrote it (its number in the round)
+    call: int  # the generator call that wrote it (its number in the round; a pool text's index)
     round: int
     tokens: list[str]
     tags: list[str]  # IOB2

@@ -22,6 +22,7 @@ from evokd.student.backbone import resolve_backbone
 from evokd.student.encoding import collate, encode
 from evokd.student.hardware import Hardware
 from evokd.student.metrics import cls_scores, ner_scores
+from evokd.student.probe import Probe
 from evokd.student.training import StepCallback, TrainSettings, train_loop
 from evokd.tasks.spec import TaskSpec
 
@@ -133,6 +134,43 @@ class Student:
                         row, items[index]["word_ids"], len(examples[index]["tokens"]), labels
                     )
         return results
+
+    @torch.inference_mode()
+    def probe(self, examples: Sequence[Mapping[str, Any]], batch_size: int | None = None
+              ) -> Probe:
+        """Confidence, prediction and embedding of each example (see :class:`Probe`), batched
+        as :meth:`predict` batches."""
+        labels = self.spec.tag_set
+        batch_size = batch_size or self.hardware.predict_batch
+        items = self._encode(examples)
+        order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))
+        confidence: list[float] = [0.0] * len(items)
+        predicted: list[Any] = [None] * len(items)
+        vectors: list[torch.Tensor] = [torch.empty(0)] * len(items)
+        self.model.eval()
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = collate(self.tokenizer, [items[i] for i in chunk], self.hardware.device)
+            with self.hardware.autocast():
+                out = self.model(**batch, output_hidden_states=True)
+            top, best = out.logits.float().log_softmax(-1).max(-1)
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            mean = (out.hidden_states[-1].float() * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            mean = torch.nn.functional.normalize(mean, dim=-1).cpu()
+            for row, index in enumerate(chunk):
+                vectors[index] = mean[row]
+                if self.spec.kind == "cls":
+                    confidence[index] = float(top[row])
+                    predicted[index] = labels[int(best[row])]
+                    continue
+                word_ids = items[index]["word_ids"]
+                firsts = [p for p, w in enumerate(word_ids)
+                          if w is not None and (p == 0 or word_ids[p - 1] != w)]
+                confidence[index] = float(top[row, firsts].mean()) if firsts else 0.0
+                predicted[index] = _word_tags(best[row].tolist(), word_ids,
+                                              len(examples[index]["tokens"]), labels)
+        embeddings = torch.stack(vectors) if vectors else torch.empty(0, 0)
+        return Probe(confidence, predicted, embeddings)
 
     def evaluate(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Scores on ``examples`` (see :mod:`student.metrics`), plus ``truncated``: how many

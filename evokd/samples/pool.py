@@ -1,0 +1,162 @@
+"""A pool of the user's unlabelled texts (``--pool``), from which the loop picks texts for the
+teacher to label instead of asking it to write them.
+
+A pool is a text file (one text a line), a JSONL file (the task's text field; for NER also a
+token list in its tokens field) or a CSV file with the task's text column; ``train`` takes a
+task's own train texts with their labels hidden (the setting for measuring selection against
+gold labels). NER texts are split into words as the labeler splits a text
+(``samples.align.tokenize``); a pool text is held once, as that text. Files are streamed line by
+line; only the texts are held (a 100,000-text pool of sentences takes tens of MiB).
+
+Texts that are in the dev or test split (leakage), that are a seed example, or that repeat an
+earlier pool text are left out and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evokd.core.errors import UserError
+from evokd.samples.align import tokenize
+from evokd.samples.records import Sample
+from evokd.samples.rules import text_key
+from evokd.tasks.readers import CSV_FIELD_LIMIT, not_utf8, open_data, read_lines
+from evokd.tasks.spec import Example, TaskSpec
+
+FROM_TRAIN = "train"  # --pool train: the task's own train texts, labels hidden
+FORMATS = (".txt", ".jsonl", ".csv")
+HINT = "give --pool a .txt (one text a line), .jsonl or .csv file, or 'train'"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The texts a run may pick from (NER: words joined by single spaces), in file order, and
+    how many were left out for each reason."""
+
+    texts: list[str]
+    left_out: Counter[str] = field(default_factory=Counter)
+
+    def sample(self, index: int, round_no: int) -> Sample:
+        """Pool text ``index`` as a sample for the labeler (``call`` keeps its index)."""
+        return {"text": self.texts[index], "stance": "pool", "call": index, "round": round_no}
+
+    def examples(self, indices: Sequence[int], kind: str) -> list[Example]:
+        """The texts at ``indices`` as the student reads them (NER: their words)."""
+        if kind == "ner":
+            return [{"tokens": self.texts[i].split(" ")} for i in indices]
+        return [{"text": self.texts[i]} for i in indices]
+
+
+def read_pool(spec: TaskSpec, source: str, train: Sequence[Example],
+              seeds: Sequence[Example], leak_keys: Collection[str]) -> Pool:
+    """The pool ``source`` names (a path, or ``train``) for ``spec``, without the texts of dev
+    and test (``leak_keys``), the seed examples and repeats; a UserError if it cannot be read or
+    holds no text."""
+    if source == FROM_TRAIN:
+        raw: Iterator[str] = (spec.example_text(ex) for ex in train)
+        where = f"{spec.name}'s train split"
+    else:
+        check_pool_file(source)
+        path = Path(source).expanduser()
+        raw = _texts(spec, path)
+        where = str(path)
+    seed_keys = {text_key(spec.example_text(ex)) for ex in seeds}
+    seen: set[str] = set()
+    texts: list[str] = []
+    left_out: Counter[str] = Counter()
+    for text in raw:
+        text = " ".join(tokenize(text)) if spec.kind == "ner" and source != FROM_TRAIN else (
+            text.strip())
+        if not text:
+            continue
+        key = text_key(text)
+        reason = ("in dev or test" if key in leak_keys else "a seed example" if key in seed_keys
+                  else "repeated" if key in seen else "")
+        if reason:
+            left_out[reason] += 1
+            continue
+        seen.add(key)
+        texts.append(text)
+    if not texts:
+        raise UserError(f"--pool: {where} holds no text to pick"
+                        + (f" ({_left_out_text(left_out)} left out)" if left_out else "")
+                        + f"; {HINT}")
+    return Pool(texts, left_out)
+
+
+def check_pool_file(source: str) -> None:
+    """A UserError now, before anything is written, when ``source`` is no pool file evokd
+    reads (unknown format, missing, too large); its content is checked when it is read."""
+    if source and source != FROM_TRAIN:
+        path = Path(source).expanduser()
+        if path.suffix.lower() not in FORMATS:
+            raise UserError(f"--pool {source}: unknown pool format {path.suffix or '(none)'!r}; "
+                            f"{HINT}")
+        open_data(path, HINT).close()
+
+
+def describe_pool(pool: Pool) -> str:
+    """One line: how many texts, and what was left out."""
+    return (f"pool: {len(pool.texts):,} texts" + (
+        f" ({_left_out_text(pool.left_out)} left out)" if pool.left_out else ""))
+
+
+def _left_out_text(left_out: Counter[str]) -> str:
+    return ", ".join(f"{n:,} {reason}" for reason, n in left_out.most_common())
+
+
+def _texts(spec: TaskSpec, path: Path) -> Iterator[str]:
+    """The texts of a pool file, one at a time."""
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        yield from read_lines(path, HINT)
+    elif suffix == ".jsonl":
+        yield from _jsonl_texts(spec, path)
+    else:
+        yield from _csv_texts(spec, path)
+
+
+def _jsonl_texts(spec: TaskSpec, path: Path) -> Iterator[str]:
+    field_name, tokens_field = spec.source.text_field, spec.source.tokens_field
+    for number, line in enumerate(read_lines(path, HINT), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg}); write one JSON object "
+                            "a line") from None
+        value = record.get(field_name) if isinstance(record, dict) else None
+        tokens = record.get(tokens_field) if isinstance(record, dict) else None
+        if isinstance(value, str):
+            yield value
+        elif spec.kind == "ner" and isinstance(tokens, list) and all(
+                isinstance(t, str) for t in tokens):
+            yield " ".join(tokens)
+        else:
+            raise UserError(f'{path}:{number}: expected a string field "{field_name}"'
+                            + (f' or a word list "{tokens_field}"' if spec.kind == "ner" else "")
+                            + " (set text_field in the task file)")
+
+
+def _csv_texts(spec: TaskSpec, path: Path) -> Iterator[str]:
+    field_name = spec.source.text_field
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    with open_data(path, HINT, newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            if field_name not in (reader.fieldnames or []):
+                raise UserError(f"{path}:1: no column {field_name!r} in the header "
+                                f"({', '.join(reader.fieldnames or [])}); set text_field in the "
+                                "task file")
+            for row in reader:
+                yield row.get(field_name) or ""
+        except csv.Error as exc:
+            raise UserError(f"{path}:{reader.line_num + 1}: unreadable CSV ({exc})") from None
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
