@@ -30,8 +30,9 @@ def _calls(run_dir: Path) -> Counter[str]:
                    if e["event"] == "llm_call")
 
 
-def test_pool_texts_are_picked_labelled_and_trained_on(run_loop: RunLoop, news_pool: Path,
-                                                       env_key) -> None:
+def test_pool_texts_are_picked_labelled_and_trained_on(
+    run_loop: RunLoop, news_pool: Path, env_key, capsys: pytest.CaptureFixture[str],
+) -> None:
     server, run_dir = run_loop(reply, "--pool", str(news_pool))
     texts = set(news_pool.read_text().splitlines())
     synthetic = read_jsonl(run_dir / "synthetic.jsonl")
@@ -52,6 +53,13 @@ def test_pool_texts_are_picked_labelled_and_trained_on(run_loop: RunLoop, news_p
     assert len(picked) == len(set(picked)), "no pool text is picked twice"
     analyst_round2 = [r for r in server.requests if "analyst" in r["messages"][0]["content"]][1]
     assert "picked 8 real texts (typical)" in json.dumps(analyst_round2["messages"])
+    card = (run_dir / "student" / "README.md").read_text()
+    assert "texts were picked from a pool of real unlabelled texts (typical ones first" in card
+    capsys.readouterr()
+    assert main.main(["trace", str(run_dir)]) == 0
+    timeline = capsys.readouterr().out
+    assert "picked 8 of 32 pool texts (uncertain)" in timeline
+    assert "kept 8 (easy 0, hard 0, pool 8)" in timeline
     config = json.loads((run_dir / "config.json").read_text())
     assert config["pool"] == str(news_pool.resolve()) and config["source"] == "auto"
 

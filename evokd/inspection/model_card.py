@@ -21,6 +21,20 @@ CARD = "README.md"
 JsonDict = dict[str, Any]
 
 
+def _sources(config: dict[str, Any]) -> str:
+    """Where the run's texts came from, in words."""
+    written = ("an LLM generator wrote easy texts (what it knows) and hard texts (aimed at its "
+               "mistakes)")
+    source = config.get("source") or "auto"
+    if not config.get("pool") or source == "generate":
+        return written
+    picked = ("texts were picked from a pool of real unlabelled texts ("
+              + ("at random" if config.get("selection") == "random" else
+                 "typical ones first, then those the student was least sure of") + ")")
+    return (picked.replace("texts were picked", "hard texts were picked")
+            + " and an LLM generator wrote easy texts") if source == "mixed" else picked
+
+
 def metadata(config: JsonDict, best: JsonDict) -> JsonDict:
     """The card's YAML header."""
     spec, kind = config.get("task_spec") or {}, (config.get("task_spec") or {}).get("kind", "cls")
@@ -93,9 +107,9 @@ def card_text(run_dir: Path, *, teacher: str, seed_examples: int) -> str:
            if used else "seed set alone")
         + f"; the run accepted {len(samples)} synthetic samples in all (`../synthetic.jsonl`)",
         "",
-        "Each round the student was scored, an LLM analyst described its mistakes, an LLM "
-        "generator wrote easy texts (what it knows) and hard texts (aimed at its mistakes), "
-        "another LLM call labelled each text, and rule checks dropped unusable samples "
+        "Each round the student was scored, an LLM analyst described its mistakes, "
+        + _sources(config) + ", another LLM call labelled each text, and rule checks dropped "
+        "unusable samples "
         "(unknown labels, duplicates, copies of the seed examples, texts of the dev or test "
         "split) before the student was trained again. The dev split chose the delivered "
         "student; the test split was only scored.", "",

@@ -54,6 +54,7 @@ class RoundLog:
     roles: dict[str, RoleCalls] = field(default_factory=dict)
     drops: list[JsonDict] = field(default_factory=list)
     generated: int | None = None
+    selected: JsonDict | None = None  # --pool: the round's picks (a ``selected`` event)
     feedback_counts: JsonDict | None = None  # {"correct": n, "wrong": n}
     feedback: JsonDict | None = None  # {"correct": [...], "wrong": [...]} samples
     metrics: JsonDict | None = None
@@ -81,7 +82,8 @@ class RoundLog:
         return counts
 
     def stance_samples(self, stance: str) -> list[JsonDict]:
-        """Accepted samples of this round with ``stance`` ("easy" or "hard")."""
+        """Accepted samples of this round with ``stance`` ("easy", "hard", "plain" or
+        "pool")."""
         return [s for s in self.samples if s.get("stance") == stance]
 
     def all_calls(self) -> RoleCalls:
@@ -194,6 +196,8 @@ def _apply(entry: RoundLog, event: JsonDict) -> None:
         entry.drops.append(event)
     elif kind == trace.GENERATED:
         entry.generated = trace.whole_number(event.get("texts"))
+    elif kind == trace.SELECTED:
+        entry.selected = event
     elif kind == trace.FEEDBACK:
         entry.feedback_counts = {"correct": trace.whole_number(event.get("correct")),
                                  "wrong": trace.whole_number(event.get("wrong"))}

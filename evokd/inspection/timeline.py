@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from evokd.core import trace
 from evokd.core.cli import percent, run_command, visible
 from evokd.inspection.runlog import RoundLog, RunLog, enabled_roles, load_run, run_dir_parser
 from evokd.inspection.samples import drop_text
@@ -81,9 +82,15 @@ def _calls(out: _Writer, entry: RoundLog) -> None:
 def _samples(out: _Writer, entry: RoundLog, max_drops: int, width: int) -> None:
     reasons = entry.drop_reasons()
     kept = (entry.metrics or {}).get("kept", len(entry.samples))
-    parts = [f"generated {entry.generated}" if entry.generated is not None else "",
+    picked = entry.selected or {}
+    pool = len(entry.stance_samples("pool"))
+    parts = [f"picked {trace.whole_number(picked.get('picked'))} of "
+             f"{trace.whole_number(picked.get('scanned')):,} pool texts ({picked.get('method')})"
+             if picked else "",
+             f"generated {entry.generated}" if entry.generated is not None else "",
              f"kept {kept} (easy {len(entry.stance_samples('easy'))}, "
-             f"hard {len(entry.stance_samples('hard'))})",
+             f"hard {len(entry.stance_samples('hard'))}" + (f", pool {pool}" if pool else "")
+             + ")",
              f"dropped {sum(reasons.values())}"]
     out.line(("samples ", "cyan"), ", ".join(p for p in parts if p), indent=1)
     if reasons:
