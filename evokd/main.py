@@ -125,6 +125,8 @@ def config_from_settings(settings: Mapping[str, Any]) -> RunConfig:
     spec = resolve_task(flags["task"], data_dir)
     if not strategy(flags.get("strategy", RunConfig.strategy)).rounds:  # none: seed student
         flags["rounds"] = 0
+    if "pool" not in flags and spec.source.pool:  # the task file's data: pool:
+        flags["pool"] = spec.source.pool
     if flags.get("pool") and flags["pool"] != FROM_TRAIN:  # a resume elsewhere finds it
         flags["pool"] = str(Path(flags["pool"]).expanduser().resolve())
     kind = _teacher_kind(flags)

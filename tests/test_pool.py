@@ -195,3 +195,22 @@ def test_the_student_probe_matches_its_predictions(tiny_backbone: Path, conll) -
     assert len(probe.confidence) == 12 and all(c <= 0 for c in probe.confidence)
     assert probe.embeddings.shape[0] == 12
     assert torch.allclose(probe.embeddings.norm(dim=-1), torch.ones(12), atol=1e-5)
+
+
+def test_a_task_files_pool_is_the_runs_pool_unless_the_flag_says_otherwise(tmp_path: Path
+                                                                          ) -> None:
+    from evokd.main import config_from_settings
+
+    folder = tmp_path / "task"
+    folder.mkdir()
+    (folder / "train.csv").write_text("text,label\nI love it,pos\nI hate it,neg\n")
+    (folder / "dev.csv").write_text("text,label\ngreat,pos\nawful,neg\n")
+    (folder / "texts.txt").write_text("so good\nso bad\n")
+    (folder / "task.yaml").write_text(
+        "kind: classification\ndescription: sentiment\nlabels: {pos: good, neg: bad}\n"
+        "data: {train: train.csv, dev: dev.csv, pool: texts.txt}\n")
+    task = str(folder / "task.yaml")
+    config = config_from_settings({"task": task, "base_url": "http://127.0.0.1:9/v1"})
+    assert config.pool == str((folder / "texts.txt").resolve())
+    assert config_from_settings({"task": task, "base_url": "http://127.0.0.1:9/v1",
+                                 "pool": "train"}).pool == "train"

@@ -29,6 +29,8 @@ class DataSource:
     split name of ``dataset`` (a ``save_to_disk`` directory or a hub id) for the ``datasets``
     format. ``fallback`` (built-in conll03 only) is a ``datasets`` source used when the files
     are missing and the hub is reachable. ``origin`` names where the spec came from, for messages.
+    ``pool`` is a file of unlabelled texts the loop may pick from (the run's ``--pool`` when the
+    flag is not given).
     """
 
     splits: dict[str, str] = field(default_factory=dict)
@@ -39,6 +41,7 @@ class DataSource:
     tags_field: str = "tags"
     origin: str = ""
     fallback: DataSource | None = None
+    pool: str = ""  # unlabelled texts to pick from (``data: pool:``), an absolute path
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ data:                         # paths relative to this file
   # seeds: my_examples.conll  # the user's own labelled examples, used as the seed set as is
   dev: dev.conll              # required
   test: test.conll            # optional
+  # pool: unlabelled.txt      # optional: texts to pick from and label (see README "Your
+                              # unlabelled texts"); --pool overrides it
 ```
 
 ``text_field`` / ``label_field`` (classification) and ``tokens_field`` / ``tags_field`` (NER
@@ -37,7 +39,7 @@ FORMATS: tuple[DataFormat, ...] = ("conll", "jsonl", "csv")
 FIELD_KEYS = ("text_field", "label_field", "tokens_field", "tags_field")
 TOP_KEYS = ("name", "kind", "description", "domain", "labels", "format", "data", *FIELD_KEYS,
             "max_length", "topics")
-DATA_KEYS = (*SPLIT_KEYS, "dataset", "fallback")
+DATA_KEYS = (*SPLIT_KEYS, "dataset", "fallback", "pool")
 SUFFIX_FORMATS = {".conll": "conll", ".txt": "conll", ".iob": "conll", ".bio": "conll",
                   ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
 
@@ -166,7 +168,7 @@ def _source(raw: dict[str, Any], reader: _Reader, base: Path,
     if unknown:
         raise reader.fail(f"data.{unknown[0]}", f"unknown data key {unknown[0]!r}; use "
                           f"{', '.join(DATA_KEYS[:5])}")
-    for key in SPLIT_KEYS:
+    for key in (*SPLIT_KEYS, "pool"):
         if key in data and not isinstance(data[key], str):
             raise reader.fail(f"data.{key}", f"data.{key} must be a file name")
     if "dev" not in data:
@@ -176,7 +178,9 @@ def _source(raw: dict[str, Any], reader: _Reader, base: Path,
         raise reader.fail("data", "data needs train (a pool for --k-shot) or seeds (your own "
                           "labelled examples)")
     splits = {key: str(data[key]) for key in SPLIT_KEYS if key in data}
-    common: dict[str, Any] = {**fields, "origin": reader.origin}
+    common: dict[str, Any] = {**fields, "origin": reader.origin,
+                              "pool": str((base / data["pool"]).resolve()) if "pool" in data
+                              else ""}
     fallback = None
     if isinstance(data.get("fallback"), dict):
         fb = data["fallback"]
