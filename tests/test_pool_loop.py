@@ -114,4 +114,3 @@ def test_pool_flags_that_cannot_work_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not run_dir.exists()
-
