@@ -62,3 +62,32 @@ def run_loop(tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai) 
         return LoopRun(server, run_dir)
 
     return run
+
+
+GoldLoop = Callable[..., LoopRun]
+
+
+@pytest.fixture
+def gold_loop(tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai,
+              monkeypatch: pytest.MonkeyPatch) -> GoldLoop:
+    """``gold_loop(*extra, follow_log="")``: the small conll03 loop (2 rounds of 8 samples, 10
+    training steps, json_schema output, no cache) against the perfect teacher of
+    bench/gold_teacher.py (following what requests show when ``follow_log`` names its log);
+    asserts exit code 0 and returns (server, run_dir)."""
+    from bench.gold_teacher import GoldTeacher
+
+    def run(*extra: str, follow_log: str = "") -> LoopRun:
+        gold = GoldTeacher.for_run("conll03", str(tiny_data), 1, 1,
+                                   **({"follow_log": follow_log} if follow_log else {}))
+        server = fake_openai(gold)
+        monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
+        run_dir = tmp_path / "run"
+        assert main.main([
+            "--task", "conll03", "--rounds", "2", "--samples-per-round", "8", "--seed", "1",
+            "--base-url", server.base_url, "--model", server.model, "--student",
+            str(tiny_backbone), "--data-dir", str(tiny_data), "--run-dir", str(run_dir),
+            "--train-steps", "10", "--structured-method", "json_schema", "--no-cache",
+            "--quiet", *extra]) == 0
+        return LoopRun(server, run_dir)
+
+    return run

@@ -9,12 +9,12 @@ import re
 from pathlib import Path
 
 from bench.gold_teacher import GoldTeacher, WordSimilarity
-from evokd import main
 from evokd.agents.generator import GeneratorRequest, request_messages
 from evokd.graph.targeting import QuotePicker, about
 from evokd.samples.rules import RuleCritic, normalise, text_key
 from evokd.tasks import load_task_data, resolve_task
 from fakes.data import read_jsonl
+from tests.loop_runs import GoldLoop
 
 PER = {"text": "Smith", "type": "PER"}
 
@@ -102,19 +102,10 @@ def test_the_gold_teacher_follows_what_a_request_quotes(tiny_data: Path, tmp_pat
 
 
 def test_a_loop_with_quoted_mistakes_quotes_them_and_the_teacher_follows(
-    tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, monkeypatch
+    tmp_path: Path, gold_loop: GoldLoop
 ) -> None:
     log = tmp_path / "follow.jsonl"
-    gold = GoldTeacher.for_run("conll03", str(tiny_data), 1, 1, follow_log=str(log))
-    server = fake_openai(gold)
-    monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
-    run_dir = tmp_path / "run"
-    assert main.main([
-        "--task", "conll03", "--rounds", "2", "--samples-per-round", "8", "--seed", "1",
-        "--base-url", server.base_url, "--model", server.model, "--student", str(tiny_backbone),
-        "--data-dir", str(tiny_data), "--run-dir", str(run_dir), "--train-steps", "10",
-        "--quote-errors", "2", "--structured-method", "json_schema", "--no-cache",
-        "--quiet"]) == 0
+    server, run_dir = gold_loop("--quote-errors", "2", follow_log=str(log))
 
     hard = [r["messages"][-1]["content"] for r in server.requests
             if "HARD sentences" in r["messages"][-1]["content"]]

@@ -12,8 +12,6 @@ from typing import Any, get_args, get_type_hints
 
 import pytest
 
-from bench.gold_teacher import GoldTeacher
-from evokd import main
 from evokd.graph.config import RunConfig
 from evokd.graph.nodes import training_set
 from evokd.graph.strategy import STRATEGIES, plan, stance_quotas
@@ -23,6 +21,7 @@ from evokd.samples.rules import text_key
 from evokd.tasks import load_task_data, resolve_task
 from evokd.tasks.sampler import seed_examples
 from fakes.data import read_jsonl
+from tests.loop_runs import GoldLoop
 
 LABELS = ["PER", "ORG", "LOC", "MISC"]
 
@@ -73,17 +72,9 @@ def test_retrain_uses_everything_accepted_and_incremental_a_replay() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["json_schema", "function_calling"])
 def test_gold_teacher_serves_train_texts_with_their_gold_labels(
-    method: str, tmp_path: Path, tiny_backbone: Path, tiny_data: Path, fake_openai, monkeypatch
+    method: str, tiny_data: Path, gold_loop: GoldLoop
 ) -> None:
-    gold = GoldTeacher.for_run("conll03", str(tiny_data), 1, 1)
-    server = fake_openai(gold)
-    monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
-    run_dir = tmp_path / "run"
-    assert main.main([
-        "--task", "conll03", "--rounds", "2", "--samples-per-round", "8", "--seed", "1",
-        "--base-url", server.base_url, "--model", server.model, "--student", str(tiny_backbone),
-        "--data-dir", str(tiny_data), "--run-dir", str(run_dir), "--train-steps", "10",
-        "--structured-method", method, "--no-cache", "--quiet"]) == 0
+    server, run_dir = gold_loop("--structured-method", method)
 
     spec = resolve_task("conll03", tiny_data)
     data = load_task_data(spec)

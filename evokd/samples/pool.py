@@ -15,7 +15,6 @@ earlier pool text are left out and counted.
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,13 @@ from evokd.core.errors import UserError
 from evokd.samples.align import tokenize
 from evokd.samples.records import Sample
 from evokd.samples.rules import text_key
-from evokd.tasks.readers import CSV_FIELD_LIMIT, not_utf8, open_data, read_lines
+from evokd.tasks.readers import (
+    CSV_FIELD_LIMIT,
+    jsonl_records,
+    not_utf8,
+    open_data,
+    read_lines,
+)
 from evokd.tasks.spec import Example, TaskSpec
 
 FROM_TRAIN = "train"  # --pool train: the task's own train texts, labels hidden
@@ -123,16 +128,8 @@ def _texts(spec: TaskSpec, path: Path) -> Iterator[str]:
 
 def _jsonl_texts(spec: TaskSpec, path: Path) -> Iterator[str]:
     field_name, tokens_field = spec.source.text_field, spec.source.tokens_field
-    for number, line in enumerate(read_lines(path, HINT), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg}); write one JSON object "
-                            "a line") from None
-        value = record.get(field_name) if isinstance(record, dict) else None
-        tokens = record.get(tokens_field) if isinstance(record, dict) else None
+    for number, record in jsonl_records(path, HINT):
+        value, tokens = record.get(field_name), record.get(tokens_field)
         if isinstance(value, str):
             yield value
         elif spec.kind == "ner" and isinstance(tokens, list) and all(

@@ -160,7 +160,7 @@ def conll_text(examples: Sequence[Mapping[str, Any]]) -> str:
                    for ex in examples if ex.get("tokens"))
 
 
-def _records(path: Path, hint: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def jsonl_records(path: Path, hint: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line of a JSONL file."""
     for number, raw in enumerate(read_lines(path, hint), start=1):
         if not raw.strip():
@@ -212,8 +212,8 @@ def read_jsonl(path: Path, spec: TaskSpec, hint: str = "",
     ``tokens_field``/``tags_field`` for NER."""
     if spec.kind == "ner":
         return normalise_tags([ner_example(r, spec, f"{path}:{n}", unknown)
-                               for n, r in _records(path, hint)])
-    examples = [cls_example(r, spec, f"{path}:{n}", unknown) for n, r in _records(path, hint)]
+                               for n, r in jsonl_records(path, hint)])
+    examples = [cls_example(r, spec, f"{path}:{n}", unknown) for n, r in jsonl_records(path, hint)]
     return [ex for ex in examples if ex is not None]
 
 
