@@ -67,7 +67,7 @@ class GoldTeacher:
         limit = MAX_WORDS[task.kind]
         self.pool = [ex for ex in train if text_key(task.example_text(ex)) not in taken
                      and 3 <= len(task.example_text(ex).split()) <= limit]
-        self.gold = {text_key(task.example_text(ex)): ex for ex in self.pool}
+        self.gold = {text_key(task.example_text(ex)): ex for ex in train}  # any text it labels
         self.served: set[int] = set()
         self.follow, self.follow_log = follow, follow_log
         self.similar = WordSimilarity([task.example_text(ex) for ex in self.pool]

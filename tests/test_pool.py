@@ -214,3 +214,14 @@ def test_a_task_files_pool_is_the_runs_pool_unless_the_flag_says_otherwise(tmp_p
     assert config.pool == str((folder / "texts.txt").resolve())
     assert config_from_settings({"task": task, "base_url": "http://127.0.0.1:9/v1",
                                  "pool": "train"}).pool == "train"
+
+
+def test_a_long_real_text_from_the_pool_is_not_dropped_as_too_long(sst2) -> None:
+    from evokd.samples.rules import RuleCritic
+
+    spec, _ = sst2
+    long_text = " ".join(["word"] * 200)
+    critic = RuleCritic(spec)
+    assert critic.check({"text": long_text, "label": "positive", "stance": "hard"})[0] == (
+        "too_long")
+    assert critic.check({"text": long_text, "label": "positive", "stance": "pool"}) is None

@@ -12,7 +12,7 @@ import pytest
 from evokd import main
 from fakes.data import read_jsonl
 from fakes.scripted_teacher import news_sentences, reply
-from tests.loop_runs import RunLoop
+from tests.loop_runs import GoldLoop, RunLoop
 
 pytestmark = pytest.mark.slow  # every test runs the loop
 
@@ -114,3 +114,26 @@ def test_pool_flags_that_cannot_work_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not run_dir.exists()
+
+
+def test_with_the_perfect_teacher_picked_train_texts_carry_their_gold_labels(
+    gold_loop: GoldLoop, tiny_data: Path
+) -> None:
+    from evokd.samples.align import entities_from_tags
+    from evokd.samples.rules import text_key
+    from evokd.tasks import load_task_data, resolve_task, seed_examples
+
+    server, run_dir = gold_loop("--pool", "train")
+    assert not [r for r in server.requests if "You write training" in r["messages"][0][
+        "content"]]
+    spec = resolve_task("conll03", tiny_data)
+    data = load_task_data(spec)
+    train = {text_key(spec.example_text(ex)): ex for ex in data.train}
+    seeds = {text_key(spec.example_text(ex)) for ex in seed_examples(spec, data, 1, 1)}
+    synthetic = read_jsonl(run_dir / "synthetic.jsonl")
+    assert len(synthetic) == 16
+    for sample in synthetic:
+        key = text_key(" ".join(sample["tokens"]))
+        assert key in train and key not in seeds
+        assert entities_from_tags(sample["tokens"], sample["tags"]) == entities_from_tags(
+            train[key]["tokens"], train[key]["tags"])

@@ -85,18 +85,20 @@ class RuleCritic:
         """The first failed rule as ``(reason, detail)``, or None when the sample passes."""
         if not isinstance(sample, Mapping):
             return "malformed_sample", "sample is not an object"
-        return self._check_labels(sample) or self.check_text(sample_text(sample))
+        return self._check_labels(sample) or self.check_text(
+            sample_text(sample), capped=sample.get("stance") != "pool")
 
-    def check_text(self, text: str) -> tuple[DropReason, str] | None:
+    def check_text(self, text: str, capped: bool = True) -> tuple[DropReason, str] | None:
         """The text rules alone (empty, delimiter tags, length, leakage, seed copy, duplicate):
-        they need no labels, so the loop also runs them on generated texts before labelling."""
+        they need no labels, so the loop also runs them on generated texts before labelling.
+        ``capped=False`` (a real text picked from a pool): no word cap."""
         norm = normalise(text)
         if not norm:
             return "empty", "no words"
         if has_delimiter_tag(text):
             return "malformed_sample", "prompt delimiter tags in the text"
         limit = self.max_words or MAX_WORDS[self.task.kind]
-        if word_count(text) > limit:
+        if capped and word_count(text) > limit:
             return "too_long", f"{word_count(text)} words > {limit}"
         key = hashlib.sha1(norm.encode("utf-8")).hexdigest()
         if key in self.leak_keys:
