@@ -153,6 +153,11 @@ def test_cold_start_takes_the_most_typical_text_of_each_cluster() -> None:
     assert owners == [0, 1, 2], picks  # one text of each cluster
     assert picks == typical_diverse(x, 3, seed=1)
     assert sorted(typical_diverse(x[:2], 3, seed=1)) == [0, 1]  # fewer texts than picks
+    # short texts are left out while there are enough long ones: the third cluster's are short
+    words = [MIN_WORDS] * 50 + [MIN_WORDS - 1] * 10
+    picks = typical_diverse(x, 3, seed=1, words=words)
+    assert len(picks) == 3 and all(p < 50 for p in picks)
+    assert sorted(bisect.bisect_right([30, 50], p) for p in picks)[:2] == [0, 1]
 
 
 def test_later_rounds_take_the_least_sure_long_texts_spread_over_labels() -> None:

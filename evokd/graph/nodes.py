@@ -171,16 +171,16 @@ async def select(state: LoopState, runtime: Ctx) -> dict[str, Any]:
                                       ctx.hardware)
         examples = ctx.pool.examples(scanned, ctx.spec.kind)
         probe = await asyncio.to_thread(student.probe, examples)
+        words = [len(ctx.pool.texts[i].split()) for i in scanned]
         if picked:
             method = "uncertain"
-            words = [len(ctx.pool.texts[i].split()) for i in scanned]
             weak = (state.get("analysis") or {}).get("weak_labels") or []
             positions = await asyncio.to_thread(uncertain_spread, probe, words, ctx.spec.kind,
                                                 weak, quota)
         else:
             method = "typical"
             positions = await asyncio.to_thread(typical_diverse, probe.embeddings, quota,
-                                                ctx.config.seed * 1000 + round_no)
+                                                ctx.config.seed * 1000 + round_no, words)
         predicted = group_counts(probe, positions, ctx.spec.kind)
     chosen = [scanned[p] for p in positions]
     runtime.stream_writer(trace.selected(round_no, method, len(chosen), len(scanned),

@@ -3,10 +3,11 @@
 Each round scores a seeded random sample of the texts not yet picked (``--pool-scan``, which
 bounds the round's time for any pool size) with the current student (``Student.probe``), then:
 
-- first round (cold start, the student knows only the seed set): **typical and diverse** texts,
-  the most typical text (highest mean similarity to its nearest neighbours) of each of k
-  clusters of the student's sentence embeddings (TypiClust, Hacohen et al. 2022): at small
-  budgets uncertainty from a 1-shot student picks short, odd texts and loses to random ones;
+- first round (cold start, the student knows only the seed set): **typical and diverse** texts
+  of at least ``MIN_WORDS`` words, the most typical text (highest mean similarity to its
+  nearest neighbours) of each of k clusters of the student's sentence embeddings (TypiClust,
+  Hacohen et al. 2022): at small budgets uncertainty from a 1-shot student picks short, odd
+  texts and loses to random ones;
 - later rounds: the texts the student is **least sure of** (mean log-probability of its
   prediction per word), at least ``MIN_WORDS`` long, spread over the labels it predicts (NER:
   the entity types it finds, ``none`` for texts without one) in shares that favour the
@@ -67,13 +68,20 @@ def _matrix(embeddings: Any) -> Any:
     return torch.nn.functional.normalize(matrix.float(), dim=-1)
 
 
-def typical_diverse(embeddings: Any, k: int, seed: int) -> list[int]:
+def typical_diverse(embeddings: Any, k: int, seed: int,
+                    words: Sequence[int] | None = None) -> list[int]:
     """``k`` positions: the most typical text of each of k clusters (k-means on the unit
     embeddings, k-means++ start), larger clusters first; if clusters run out, the most typical
-    texts left."""
+    texts left. With ``words`` (each text's length), only texts of at least ``MIN_WORDS`` words
+    while there are ``k`` of them."""
     import torch
 
     x = _matrix(embeddings)
+    if words is not None:
+        long_enough = [i for i, n in enumerate(words) if n >= MIN_WORDS]
+        if len(long_enough) >= k and len(long_enough) < len(words):
+            inner = typical_diverse(x[long_enough], k, seed)
+            return [long_enough[i] for i in inner]
     n = x.shape[0]
     if n <= k:
         return list(range(n))
