@@ -9,15 +9,9 @@ from pathlib import Path
 
 from evokd import main
 from evokd.tasks.readers import CSV_FIELD_LIMIT, MAX_DATA_BYTES, read_lines
+from fakes.custom_tasks import TICKETS_HEADER
 
-TASK = """\
-name: tickets
-kind: classification
-description: Category of a customer support ticket.
-domain: customer support e-mails
-labels:
-  billing: invoices, charges, refunds
-  outage: the service is down or slow
+TASK = TICKETS_HEADER + """\
 format: csv
 data:
   train: train.csv
