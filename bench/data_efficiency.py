@@ -29,7 +29,8 @@ too), and its similarity is logged beside the run (``<arm>/seed-N-follow.jsonl``
 Prints, per seed and as mean ± std, test F1 (accuracy for classification) of the delivered
 students and of the yardsticks; the paired differences between arms over the seeds with 95 %
 t-intervals; and per arm the kept samples, teacher tokens, words, entity mentions, label mix
-and the following teacher's similarity to its quotes. Writes OUT/efficiency.json, which keeps
+and the following teacher's similarity to its quotes; and a learning curve per arm (the mean
+accepted samples and score of each round's student). Writes OUT/efficiency.json, which keeps
 the rows of seeds measured by earlier invocations into the same OUT (``--seeds 5`` after
 ``--seeds 1-4`` prints the table of all five). A rerun skips finished runs and yardsticks
 (unfinished runs start again).
@@ -38,6 +39,7 @@ the rows of seeds measured by earlier invocations into the same OUT (``--seeds 5
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -92,9 +94,21 @@ def run_loop(args: argparse.Namespace, seed: int, strategy: str, run_dir: Path,
     follows = [json.loads(line) for line in follow_log.read_text().splitlines() if line
                ] if follow_log.exists() else []
     return {"seed_score": metrics[0], "best": best, "tokens": metrics[-1]["tokens"],
+            "metrics": metrics,
             "kept": sum(r.get("kept", 0) for r in metrics), "rounds": metrics[-1]["round"],
             "wall_s": int(wall.read_text()) if wall.exists() else None,
             "samples": _samples(run_dir), "follows": follows}
+
+
+def learning_curve(metrics: list[dict[str, Any]], kind: str) -> list[list[float]]:
+    """``[accepted samples so far, score]`` of each round's student (trained on the seed set
+    and every sample accepted up to that round)."""
+    kept = itertools.accumulate(r.get("kept", 0) for r in metrics)
+    return [[n, _score(r, kind)] for n, r in zip(kept, metrics, strict=True)
+            if r["round"] and r.get(_SCORE_KEY[kind]) is not None]
+
+
+_SCORE_KEY = {"ner": "test_f1", "cls": "test_accuracy"}
 
 
 def _samples(run_dir: Path) -> list[dict[str, Any]]:
@@ -198,6 +212,7 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
         row[arm] = _score(run["best"], kind)
         row[f"{arm}_tokens"], row[f"{arm}_kept"] = run["tokens"], run["kept"]
         row[f"{arm}_costs"] = costs(run["samples"], kind)
+        row[f"{arm}_curve"] = learning_curve(run["metrics"], kind)
         if run["follows"]:
             row[f"{arm}_follow"] = statistics.fmean(r["similarity"] for r in run["follows"])
     if args.twice:
@@ -291,7 +306,28 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
               "|---|---|---|---|---|---|---|"]
     for arm in arms:
         lines.append(_cost_line(rows, arm, names[arm]))
-    return "\n".join(lines)
+    return "\n".join(lines + _curve_lines(rows, arms, names))
+
+
+def _curve_lines(rows: list[dict[str, Any]], arms: list[str], names: dict[str, str]
+                 ) -> list[str]:
+    """Mean accepted samples and mean score of each round's student, per arm (rounds that
+    every seed reached)."""
+    curves = {arm: [r[f"{arm}_curve"] for r in rows if f"{arm}_curve" in r] for arm in arms}
+    curves = {arm: c for arm, c in curves.items() if c and len(c) == len(rows)}
+    if not curves:
+        return []
+    depth = max(min(len(c) for c in per_seed) for per_seed in curves.values())
+    lines = ["", "| learning curve: samples so far → score | "
+             + " | ".join(f"round {i + 1}" for i in range(depth)) + " |",
+             "|---" * (depth + 1) + "|"]
+    for arm, per_seed in curves.items():
+        reached = min(len(c) for c in per_seed)
+        cells = [f"{statistics.fmean(c[i][0] for c in per_seed):.0f} → "
+                 f"{100 * statistics.fmean(c[i][1] for c in per_seed):.1f}"
+                 for i in range(reached)]
+        lines.append(f"| {names[arm]} | " + " | ".join(cells + ["–"] * (depth - reached)) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.comparisons import paired_interval
-from bench.data_efficiency import costs, merge_rows, table
+from bench.data_efficiency import costs, learning_curve, merge_rows, table
 
 
 def _row(seed: int, evokd: float, static: float) -> dict:
@@ -64,3 +64,16 @@ def test_the_pool_arms_are_paired_with_random_picks_and_with_writing() -> None:
     assert "| pool (chosen) − pool (random picks) | +2.3 [-2.8, +7.5] (n=3) |" in lines
     assert any(line.startswith("| pool (random picks) | 200 | 60.0k | 3000 | 400 | PER 100 %")
                for line in lines)
+
+
+
+def test_the_learning_curve_follows_each_rounds_student() -> None:
+    metrics = [{"round": 0, "kept": 0, "test_f1": 0.27}, {"round": 1, "kept": 19, "test_f1": 0.4},
+               {"round": 2, "kept": 20, "test_f1": 0.5}, {"round": 3, "kept": 0, "test_f1": 0.5}]
+    assert learning_curve(metrics, "ner") == [[19, 0.4], [39, 0.5], [39, 0.5]]
+    rows = [_row(1, 0.5, 0.5), _row(2, 0.5, 0.5)]
+    rows[0]["evokd_curve"] = [[19, 0.4], [39, 0.5]]
+    rows[1]["evokd_curve"] = [[21, 0.5], [41, 0.6], [60, 0.7]]
+    lines = table(rows, twice=False).splitlines()
+    assert "| learning curve: samples so far → score | round 1 | round 2 |" in lines
+    assert "| EvoKD | 20 → 45.0 | 40 → 55.0 |" in lines  # rounds every seed reached
