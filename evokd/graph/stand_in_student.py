@@ -74,7 +74,8 @@ class LexiconStudent:
         predicted = self.predict(examples)
         confidence, rows = [], []
         for example in examples:
-            words = example["tokens"] if self.spec.kind == "ner" else example["text"].split()
+            words = (example["tokens"] if self.spec.kind == "ner"
+                     else example["text"].lower().split())  # as learn() counts them
             shares = [max(c.values()) / sum(c.values()) if (c := self.words.get(w)) else 0.5
                       for w in words]
             confidence.append(sum(map(math.log, shares)) / len(shares) if shares else 0.0)
