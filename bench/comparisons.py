@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 from pathlib import Path
 
@@ -47,3 +48,21 @@ def paired_text(differences: list[float], digits: int = 1) -> str:
     mean, low, high = paired_interval(differences)
     return (f"{100 * mean:+.{digits}f} [{100 * low:+.{digits}f}, {100 * high:+.{digits}f}]"
             f" (n={len(differences)})")
+
+
+def bootstrap_interval(differences: list[float], draws: int = 10_000, seed: int = 0
+                       ) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of the mean of paired differences: the seeds are
+    resampled with replacement ``draws`` times (seeded, so a table reprints the same)."""
+    if len(differences) < 2:
+        return differences[0], differences[0]
+    rng = random.Random(seed)
+    n = len(differences)
+    means = sorted(statistics.fmean(rng.choices(differences, k=n)) for _ in range(draws))
+    return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
+
+
+def bootstrap_text(differences: list[float], digits: int = 1) -> str:
+    """``[lo, hi]`` of :func:`bootstrap_interval` in percentage points (fractions in)."""
+    low, high = bootstrap_interval(differences)
+    return f"[{100 * low:+.{digits}f}, {100 * high:+.{digits}f}]"

@@ -55,7 +55,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.comparisons import mean_pm, paired_text, seeds_parser  # noqa: E402
+from bench.comparisons import bootstrap_text, mean_pm, paired_text, seeds_parser  # noqa: E402
 from bench.fake_server import ServerProcess  # noqa: E402
 from bench.static_vs_evokd import EXTRA_STATIC_ROUNDS, _finished, _metrics  # noqa: E402
 from evokd.core.rundir import best_row  # noqa: E402
@@ -274,6 +274,7 @@ def _cost_line(rows: list[dict[str, Any]], arm: str, name: str) -> str:
 def table(rows: list[dict[str, Any]], twice: bool) -> str:
     """Markdown: one line per seed (scores), then mean ± std; below it the paired differences
     with 95 % intervals and what each arm's samples cost."""
+    rows = [dict(r) for r in rows]  # the areas under the curves are added to copies
     arms = _arms(rows)
     keys = ["seed_student", *arms, "random_n", *(["random_2n"] if twice else []), "pool_once"]
     names = {"seed_student": "seed student", "evokd": "EvoKD", "quote": "EvoKD + quotes",
@@ -296,17 +297,40 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
         pairs += [(f"{a}_equal_n", f"{b}_equal_n") for a, b in (("quote", "static"),
                   ("evokd", "static"), ("quote", "evokd"), ("pool", "pool_random"),
                   ("pool", "evokd")) if a in arms and b in arms]
-    lines += ["", "| paired difference (points, 95 % t-interval) | |", "|---|---|"]
+    areas = {arm: [curve_area(r[f"{arm}_curve"], r["seed_student"]) for r in rows
+                   if r.get(f"{arm}_curve")] for arm in arms}
+    areas = {arm: a for arm, a in areas.items() if len(a) == len(rows)}
+    for arm, values in areas.items():
+        for r, value in zip(rows, values, strict=True):
+            r[f"{arm}_area"] = value
+    pairs += [(f"{a}_area", f"{b}_area") for a, b in pairs if a in areas and b in areas]
+    lines += ["", "| paired difference (points) | 95 % t-interval | 95 % bootstrap |",
+              "|---|---|---|"]
+    suffixes = {"_equal_n": " at equal samples (each arm's first N)",
+                "_area": ", area under the learning curve"}
     for a, b in pairs:
-        label = (f"{names.get(a.removesuffix('_equal_n'), a)} − "
-                 f"{names.get(b.removesuffix('_equal_n'), b)}"
-                 + (" at equal samples (each arm's first N)" if a.endswith("_equal_n") else ""))
-        lines.append(f"| {label} | {paired_text([r[a] - r[b] for r in rows])} |")
+        suffix = next((s for s in suffixes if a.endswith(s)), "")
+        label = (f"{names.get(a.removesuffix(suffix), a)} − "
+                 f"{names.get(b.removesuffix(suffix), b)}{suffixes.get(suffix, '')}")
+        differences = [r[a] - r[b] for r in rows]
+        lines.append(f"| {label} | {paired_text(differences)} | {bootstrap_text(differences)} |")
     lines += ["", "| arm | kept | tokens | words | mentions | label mix | similarity to quote |",
               "|---|---|---|---|---|---|---|"]
     for arm in arms:
         lines.append(_cost_line(rows, arm, names[arm]))
     return "\n".join(lines + _curve_lines(rows, arms, names))
+
+
+def curve_area(curve: list[list[float]], start: float) -> float:
+    """Area under a learning curve (trapezoids from the seed student at 0 samples to the last
+    round), divided by its width: the mean score over the samples taken; the score itself when
+    no round took a sample."""
+    points = [(0.0, start), *((float(n), score) for n, score in curve)]
+    width = points[-1][0]
+    if width <= 0:
+        return points[-1][1]
+    return sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in itertools.pairwise(points)
+               ) / width
 
 
 def _curve_lines(rows: list[dict[str, Any]], arms: list[str], names: dict[str, str]
@@ -361,10 +385,10 @@ def main(argv: list[str] | None = None) -> int:
 
     kind = resolve_task(args.task, resolve_data_dir(args.data_dir)).kind
     rows = []
-    for seed in args.seeds:
-        rows.append(one_seed(args, seed, kind))
-        print(table(rows[-1:], args.twice), flush=True)
-    rows = merge_rows(args.out / "efficiency.json", rows)
+    for seed in args.seeds:  # written after each seed, so a stopped bench loses no row
+        row = one_seed(args, seed, kind)
+        print(table([row], args.twice), flush=True)
+        rows = merge_rows(args.out / "efficiency.json", [row])
     print(f"\n{args.task}, 1-shot, {args.rounds} rounds x {args.samples} samples, gold teacher; "
           f"test {'accuracy' if kind == 'cls' else 'F1'} in %:")
     print(table(rows, args.twice))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.comparisons import paired_interval
-from bench.data_efficiency import costs, learning_curve, merge_rows, table
+from bench.comparisons import bootstrap_interval, paired_interval
+from bench.data_efficiency import costs, curve_area, learning_curve, merge_rows, table
 
 
 def _row(seed: int, evokd: float, static: float) -> dict:
@@ -27,7 +27,8 @@ def test_rows_of_earlier_invocations_are_kept_and_a_rerun_seed_replaced(tmp_path
     lines = table(merged, twice=False).splitlines()
     assert any(line.startswith("| mean ± std | 27.0 ± 0.0 | 70.3 ± 2.1 | ") for line in lines)
     # differences 5, -1, 2 points: mean 2.0, std 3.0, t(2) = 4.303 -> half width 7.45
-    assert "| EvoKD − static (equal tokens) | +2.0 [-5.5, +9.5] (n=3) |" in lines
+    assert any(line.startswith("| EvoKD − static (equal tokens) | +2.0 [-5.5, +9.5] (n=3) | [")
+               for line in lines)
 
 
 def test_a_paired_interval_is_the_t_interval_of_the_differences() -> None:
@@ -61,7 +62,8 @@ def test_the_pool_arms_are_paired_with_random_picks_and_with_writing() -> None:
     assert lines[0].startswith("| seed | seed student | EvoKD | pool (chosen) | "
                                "pool (random picks) | static (equal tokens) |")
     # differences 3, 0, 4 points: mean 2.33, std 2.08, t(2) = 4.303 -> half width 5.17
-    assert "| pool (chosen) − pool (random picks) | +2.3 [-2.8, +7.5] (n=3) |" in lines
+    assert any(line.startswith("| pool (chosen) − pool (random picks) | +2.3 [-2.8, +7.5] (n=3) |")
+               for line in lines)
     assert any(line.startswith("| pool (random picks) | 200 | 60.0k | 3000 | 400 | PER 100 %")
                for line in lines)
 
@@ -77,3 +79,28 @@ def test_the_learning_curve_follows_each_rounds_student() -> None:
     lines = table(rows, twice=False).splitlines()
     assert "| learning curve: samples so far → score | round 1 | round 2 |" in lines
     assert "| EvoKD | 20 → 45.0 | 40 → 55.0 |" in lines  # rounds every seed reached
+
+
+def test_a_bootstrap_interval_resamples_the_seeds() -> None:
+    differences = [0.01, 0.03, 0.02, 0.04, 0.00]
+    low, high = bootstrap_interval(differences)
+    assert 0.0 <= low < 0.02 < high <= 0.04  # inside the range the seeds span
+    assert bootstrap_interval(differences) == (low, high)  # seeded: a table reprints the same
+    assert bootstrap_interval([0.03, 0.03, 0.03]) == pytest.approx((0.03, 0.03))
+    assert bootstrap_interval([0.05]) == (0.05, 0.05)
+
+
+def test_the_area_under_a_curve_is_its_mean_score_over_the_samples() -> None:
+    # from 0.2 at 0 samples: 0.2 -> 0.4 over 20, then 0.4 -> 0.6 over 20: (6 + 10) / 40
+    assert curve_area([[20, 0.4], [40, 0.6]], 0.2) == pytest.approx(0.4)
+    assert curve_area([], 0.3) == 0.3
+    rows = [_row(1, 0.5, 0.5), _row(2, 0.5, 0.5)]
+    for row, better in zip(rows, (0.1, 0.2), strict=True):
+        row.update({"pool": 0.6, "pool_random": 0.55, "pool_tokens": 1, "pool_random_tokens": 1,
+                    "pool_curve": [[20, 0.4 + better]], "pool_random_curve": [[20, 0.4]]})
+    lines = table(rows, twice=False).splitlines()
+    # area differences: half of 0.1 and of 0.2 (the curves start from the same seed student)
+    assert any(line.startswith("| pool (chosen) − pool (random picks), area under the learning "
+                               "curve | +7.5 [") for line in lines)
+    assert "pool_curve_area" not in rows[0] and "pool_area" not in rows[0]
+

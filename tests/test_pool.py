@@ -22,7 +22,7 @@ from evokd.graph.selection import (
     uncertain_spread,
 )
 from evokd.graph.strategy import pool_quota, stance_quotas, text_source
-from evokd.samples.pool import describe_pool, read_pool
+from evokd.samples.pool import check_pool_file, describe_pool, read_pool
 from evokd.samples.rules import text_key
 from evokd.student.probe import Probe
 from evokd.tasks import load_task_data, resolve_task
@@ -90,6 +90,31 @@ def test_train_hides_the_labels_and_leaves_out_the_seed_set(conll) -> None:
     texts = {spec.example_text(ex) for ex in data.train}
     assert set(pool.texts) <= texts and len(pool.texts) <= len(data.train) - 2
     assert spec.example_text(data.train[0]) not in pool.texts
+
+
+def test_a_saved_datasets_split_is_a_pool(conll, tmp_path: Path) -> None:
+    import datasets
+
+    spec, data = conll
+    saved = datasets.DatasetDict({
+        "unlabelled": datasets.Dataset.from_dict({"tokens": [["EU", "rejects", "it"],
+                                                             ["Bonn", "calls"]],
+                                                  "id": [1, 2]}),
+        "other": datasets.Dataset.from_dict({"text": ["Paris wins."]})})
+    saved.save_to_disk(str(tmp_path / "saved"))
+    pool = read_pool(spec, str(tmp_path / "saved" / "unlabelled"), data.train, [], frozenset())
+    assert pool.texts == ["EU rejects it", "Bonn calls"]
+    other = read_pool(spec, str(tmp_path / "saved" / "other"), data.train, [], frozenset())
+    assert other.texts == ["Paris wins ."]  # a text field is split into words
+    with pytest.raises(UserError, match=r"several splits; name one, e\.g\. --pool .*saved/"
+                       r"other \(it has other, unlabelled\)"):
+        check_pool_file(str(tmp_path / "saved"))
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(UserError, match="not a saved datasets split"):
+        check_pool_file(str(tmp_path / "plain"))
+    datasets.Dataset.from_dict({"title": ["x"]}).save_to_disk(str(tmp_path / "titles"))
+    with pytest.raises(UserError, match="no column 'text' or 'tokens' \\(it has title\\)"):
+        read_pool(spec, str(tmp_path / "titles"), data.train, [], frozenset())
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [

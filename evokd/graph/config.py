@@ -149,9 +149,9 @@ class RunConfig:
     # a pool of the user's unlabelled texts (see README "Your unlabelled texts")
     pool: str = setting(
         "", "unlabelled texts to pick from instead of (or beside) writing them: a .txt file "
-        "(one text a line), .jsonl or .csv (the task's text field), or `train` (a task's own "
-        "train texts, labels hidden); texts in dev or test and seed examples are left out",
-        metavar="FILE|train")
+        "(one text a line), .jsonl or .csv (the task's text field), a saved `datasets` split "
+        "folder, or `train` (a task's own train texts, labels hidden); texts in dev or test "
+        "and seed examples are left out", metavar="PATH|train")
     source: Literal["auto", "generate", "pool", "mixed"] = setting(
         "auto", "where a round's texts come from: written by the generator, picked from "
         "`--pool` and labelled by the teacher, or `mixed` (the hard half picked, the easy half "

@@ -2,7 +2,9 @@
 teacher to label instead of asking it to write them.
 
 A pool is a text file (one text a line), a JSONL file (the task's text field; for NER also a
-token list in its tokens field) or a CSV file with the task's text column; ``train`` takes a
+token list in its tokens field), a CSV file with the task's text column, or one split of a
+``datasets`` dataset written with ``save_to_disk`` (its folder, e.g. ``DIR/unlabelled`` of a
+saved DatasetDict; the same fields as JSONL); ``train`` takes a
 task's own train texts with their labels hidden (the setting for measuring selection against
 gold labels). NER texts are split into words as the labeler splits a text
 (``samples.align.tokenize``); a pool text is held once, as that text. Files are streamed line by
@@ -35,7 +37,8 @@ from evokd.tasks.spec import Example, TaskSpec
 
 FROM_TRAIN = "train"  # --pool train: the task's own train texts, labels hidden
 FORMATS = (".txt", ".jsonl", ".csv")
-HINT = "give --pool a .txt (one text a line), .jsonl or .csv file, or 'train'"
+HINT = ("give --pool a .txt (one text a line), .jsonl or .csv file, a saved datasets split "
+        "folder, or 'train'")
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,9 @@ def check_pool_file(source: str) -> None:
     reads (unknown format, missing, too large); its content is checked when it is read."""
     if source and source != FROM_TRAIN:
         path = Path(source).expanduser()
+        if path.is_dir():
+            _check_dataset_folder(path)
+            return
         if path.suffix.lower() not in FORMATS:
             raise UserError(f"--pool {source}: unknown pool format {path.suffix or '(none)'!r}; "
                             f"{HINT}")
@@ -115,10 +121,47 @@ def _left_out_text(left_out: Counter[str]) -> str:
     return ", ".join(f"{n:,} {reason}" for reason, n in left_out.most_common())
 
 
+def _check_dataset_folder(path: Path) -> None:
+    """A UserError unless ``path`` is one split written by ``save_to_disk``."""
+    if (path / "dataset_dict.json").is_file():
+        splits = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file())
+        raise UserError(f"--pool {path}: a saved dataset with several splits; name one, e.g. "
+                        f"--pool {path / (splits[0] if splits else 'train')}"
+                        + (f" (it has {', '.join(splits)})" if splits else ""))
+    if not (path / "state.json").is_file():
+        raise UserError(f"--pool {path}: a folder that is not a saved datasets split (no "
+                        f"state.json); {HINT}")
+
+
+def _dataset_texts(spec: TaskSpec, path: Path) -> Iterator[str]:
+    """The texts of a saved ``datasets`` split, row by row (the table stays memory-mapped)."""
+    try:
+        import datasets
+    except ImportError:
+        raise UserError(f"--pool {path}: reading a saved dataset needs the datasets package; "
+                        "pip install datasets") from None
+    try:
+        rows = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(f"--pool {path}: not a saved dataset ({str(exc).splitlines()[0]}); "
+                        f"{HINT}") from None
+    wanted = [c for c in (spec.source.text_field, spec.source.tokens_field)
+              if c in rows.column_names]
+    if not wanted:
+        raise UserError(f"--pool {path}: no column {spec.source.text_field!r}"
+                        + (f" or {spec.source.tokens_field!r}" if spec.kind == "ner" else "")
+                        + f" (it has {', '.join(rows.column_names)}); set text_field in the "
+                        "task file")
+    for number, record in enumerate(rows.select_columns(wanted), start=1):
+        yield _record_text(spec, record, f"{path} row {number}")
+
+
 def _texts(spec: TaskSpec, path: Path) -> Iterator[str]:
-    """The texts of a pool file, one at a time."""
+    """The texts of a pool file or saved dataset split, one at a time."""
     suffix = path.suffix.lower()
-    if suffix == ".txt":
+    if path.is_dir():
+        yield from _dataset_texts(spec, path)
+    elif suffix == ".txt":
         yield from read_lines(path, HINT)
     elif suffix == ".jsonl":
         yield from _jsonl_texts(spec, path)
@@ -127,18 +170,23 @@ def _texts(spec: TaskSpec, path: Path) -> Iterator[str]:
 
 
 def _jsonl_texts(spec: TaskSpec, path: Path) -> Iterator[str]:
-    field_name, tokens_field = spec.source.text_field, spec.source.tokens_field
     for number, record in jsonl_records(path, HINT):
-        value, tokens = record.get(field_name), record.get(tokens_field)
-        if isinstance(value, str):
-            yield value
-        elif spec.kind == "ner" and isinstance(tokens, list) and all(
-                isinstance(t, str) for t in tokens):
-            yield " ".join(tokens)
-        else:
-            raise UserError(f'{path}:{number}: expected a string field "{field_name}"'
-                            + (f' or a word list "{tokens_field}"' if spec.kind == "ner" else "")
-                            + " (set text_field in the task file)")
+        yield _record_text(spec, record, f"{path}:{number}")
+
+
+def _record_text(spec: TaskSpec, record: dict[str, object], where: str) -> str:
+    """The text of one JSONL record or dataset row: the text field, or for NER the words of
+    the tokens field; a UserError naming ``where`` otherwise."""
+    field_name, tokens_field = spec.source.text_field, spec.source.tokens_field
+    value, tokens = record.get(field_name), record.get(tokens_field)
+    if isinstance(value, str):
+        return value
+    if spec.kind == "ner" and isinstance(tokens, list) and all(isinstance(t, str)
+                                                               for t in tokens):
+        return " ".join(tokens)
+    raise UserError(f'{where}: expected a string field "{field_name}"'
+                    + (f' or a word list "{tokens_field}"' if spec.kind == "ner" else "")
+                    + " (set text_field in the task file)")
 
 
 def _csv_texts(spec: TaskSpec, path: Path) -> Iterator[str]:
