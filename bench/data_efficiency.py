@@ -33,7 +33,9 @@ and the following teacher's similarity to its quotes; and a learning curve per a
 accepted samples and score of each round's student). Writes OUT/efficiency.json, which keeps
 the rows of seeds measured by earlier invocations into the same OUT (``--seeds 5`` after
 ``--seeds 1-4`` prints the table of all five). A rerun skips finished runs and yardsticks
-(unfinished runs start again).
+(unfinished runs start again). The rows behind BENCHMARKS.md's tables are kept in
+``bench/results/`` (run folders are not): copy one to ``OUT/efficiency.json`` and run further
+seeds into OUT with the same flags to extend its table.
 """
 
 from __future__ import annotations
@@ -258,13 +260,16 @@ def _cost_line(rows: list[dict[str, Any]], arm: str, name: str) -> str:
     for r in rows:
         mix.update(r.get(f"{arm}_costs", {}).get("mix", {}))
     total = sum(mix.values()) or 1
-    kept = [r.get(f"{arm}_kept", r["n"] if arm == "evokd" else 0) for r in rows]
+    measured = [r for r in rows if f"{arm}_tokens" in r]  # rows copied from a table lack costs
+    kept = [r.get(f"{arm}_kept", r["n"] if arm == "evokd" else 0) for r in measured]
     words = [r[f"{arm}_costs"]["words"] for r in rows if f"{arm}_costs" in r]
     mentions = [r[f"{arm}_costs"]["mentions"] for r in rows
                 if r.get(f"{arm}_costs", {}).get("mentions") is not None]
     follow = [r[f"{arm}_follow"] for r in rows if f"{arm}_follow" in r]
-    cells = [name, _mean_or_dash(kept), _mean_or_dash([r[f"{arm}_tokens"] for r in rows],
-                                                      1000, ".1f") + "k",
+    tokens = _mean_or_dash([r[f"{arm}_tokens"] for r in measured], 1000, ".1f")
+    if len(measured) < len(rows):
+        name += f" ({len(measured)} of {len(rows)} seeds)"
+    cells = [name, _mean_or_dash(kept), tokens + ("k" if measured else ""),
              _mean_or_dash(words), _mean_or_dash(mentions),
              ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in mix.most_common()) or "–",
              _mean_or_dash(follow, fmt=".3f")]

@@ -104,3 +104,11 @@ def test_the_area_under_a_curve_is_its_mean_score_over_the_samples() -> None:
                                "curve | +7.5 [") for line in lines)
     assert "pool_curve_area" not in rows[0] and "pool_area" not in rows[0]
 
+
+
+def test_rows_copied_from_a_table_count_in_the_scores_but_not_in_the_costs() -> None:
+    copied = {"seed": 1, "n": 50, "seed_student": 0.27, "evokd": 0.52, "static": 0.47,
+              "random_n": 0.55, "pool_once": 0.53}
+    lines = table([copied, _row(2, 0.56, 0.49)], twice=False).splitlines()
+    assert any(line.startswith("| EvoKD − static (equal tokens) | +6.0 [") for line in lines)
+    assert any(line.startswith("| EvoKD (1 of 2 seeds) | 200 | 130.0k |") for line in lines)
