@@ -2,7 +2,7 @@
 equal tokens and against random gold data, with a perfect teacher (bench/gold_teacher.py).
 
     python bench/data_efficiency.py --task conll03 --seeds 1-3 --out runs/efficiency-conll03 \
-        [--rounds 4 --samples 50 --twice] [--quote K --follow --equal-samples] [--pool] \
+        [--rounds 4 --samples 50 --twice] [--quote K --follow --equal-samples] [--pool] [--mixed] \
         [--data-dir DIR] [any main.py flag after --]
 
 For each seed, against a fresh gold teacher each time:
@@ -11,6 +11,8 @@ For each seed, against a fresh gold teacher each time:
   student's mistakes);
 - ``pool`` and ``pool_random`` (with ``--pool``): the loop picking real train texts, labels
   hidden, for the teacher to label (``--pool train``), with its selection and at random;
+- ``pool_mixed`` (with ``--mixed``): ``--source mixed``, the hard quota picked from the pool,
+  the easy quota written;
 - ``static``: ``--strategy static`` given the dearer writing EvoKD arm's token spend as
   ``--budget-tokens`` and more rounds, so the budget ends it (equal tokens);
 - ``random-N``: the seed set + N random gold train sentences (N = the samples EvoKD kept; not
@@ -174,8 +176,9 @@ def random_gold(args: argparse.Namespace, seed: int, n: int) -> list[dict[str, A
 
 
 # quote: EvoKD with --quote-errors (with --quote K); pool, pool_random: EvoKD picking train
+# texts with its selection or at random (with --pool); pool_mixed: hard quota picked, easy written
 # texts with its selection or at random (with --pool)
-ARMS = ("evokd", "quote", "pool", "pool_random", "static")
+ARMS = ("evokd", "quote", "pool", "pool_random", "pool_mixed", "static")
 
 
 def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -194,6 +197,9 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
         for arm, selection in (("pool", "auto"), ("pool_random", "random")):
             runs[arm] = run_loop(args, seed, "evokd", args.out / arm / f"seed-{seed}",
                                  ["--pool", "train", "--selection", selection])
+    if args.mixed:
+        runs["pool_mixed"] = run_loop(args, seed, "evokd", args.out / "pool_mixed" / f"seed-{seed}",
+                                      ["--pool", "train", "--source", "mixed"])
     rounds = str(args.rounds + EXTRA_STATIC_ROUNDS)
     runs["static"] = run_loop(args, seed, "static", args.out / "static" / f"seed-{seed}",
                               ["--budget-tokens", str(max(budget, 1)), "--rounds", rounds,
@@ -284,6 +290,7 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
     keys = ["seed_student", *arms, "random_n", *(["random_2n"] if twice else []), "pool_once"]
     names = {"seed_student": "seed student", "evokd": "EvoKD", "quote": "EvoKD + quotes",
              "pool": "pool (chosen)", "pool_random": "pool (random picks)",
+             "pool_mixed": "pool + written (mixed)",
              "static": "static (equal tokens)", "random_n": "random-N",
              "random_2n": "random-2N", "pool_once": "pool once"}
     lines = ["| seed | " + " | ".join(names[k] for k in keys) + " | N |",
@@ -296,6 +303,7 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
                      + f" | {statistics.fmean(r['n'] for r in rows):.0f} |")
     pairs = [(a, b) for a, b in (("quote", "static"), ("evokd", "static"), ("quote", "evokd"),
                                  ("pool", "pool_random"), ("pool", "evokd"),
+                                 ("pool_mixed", "pool"), ("pool_mixed", "evokd"),
                                  ("pool_random", "evokd"), ("evokd", "random_n"),
                                  ("quote", "random_n")) if a in keys and b in keys]
     if any("equal_n" in r for r in rows) and all("equal_n" in r for r in rows):
@@ -378,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also the loop picking train texts (labels hidden) for the "
                         "teacher to label: its selection ('pool') and random picks "
                         "('pool_random')")
+    parser.add_argument("--mixed", action="store_true",
+                        help="also the loop with --source mixed: the hard quota picked from "
+                        "the train texts, the easy quota written ('pool_mixed')")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("passthrough", nargs="*", help="main.py flags after --")
     args = parser.parse_args(argv)

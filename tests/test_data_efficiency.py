@@ -66,6 +66,12 @@ def test_the_pool_arms_are_paired_with_random_picks_and_with_writing() -> None:
                for line in lines)
     assert any(line.startswith("| pool (random picks) | 200 | 60.0k | 3000 | 400 | PER 100 %")
                for line in lines)
+    for row in rows:
+        row.update({"pool_mixed": row["pool"] + 0.01, "pool_mixed_tokens": 80_000})
+    lines = table(rows, twice=False).splitlines()
+    assert "| pool (random picks) | pool + written (mixed) | static (equal tokens) |" in lines[0]
+    assert any(line.startswith("| pool + written (mixed) − pool (chosen) | +1.0 [")
+               for line in lines)
 
 
 
