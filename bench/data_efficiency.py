@@ -2,8 +2,8 @@
 equal tokens and against random gold data, with a perfect teacher (bench/gold_teacher.py).
 
     python bench/data_efficiency.py --task conll03 --seeds 1-3 --out runs/efficiency-conll03 \
-        [--rounds 4 --samples 50 --twice] [--quote K --follow --equal-samples] [--pool] [--mixed] \
-        [--data-dir DIR] [any main.py flag after --]
+        [--rounds 4 --samples 50 --twice] [--quote K --follow --equal-samples] [--pool] \
+        [--mixed] [--data-dir DIR] [any main.py flag after --]
 
 For each seed, against a fresh gold teacher each time:
 - ``evokd``: ``main.py`` with the loop (1-shot, json_schema output, everything else default);
@@ -176,8 +176,8 @@ def random_gold(args: argparse.Namespace, seed: int, n: int) -> list[dict[str, A
 
 
 # quote: EvoKD with --quote-errors (with --quote K); pool, pool_random: EvoKD picking train
-# texts with its selection or at random (with --pool); pool_mixed: hard quota picked, easy written
-# texts with its selection or at random (with --pool)
+# texts with its selection or at random (with --pool); pool_mixed: hard quota picked, easy
+# written (with --mixed)
 ARMS = ("evokd", "quote", "pool", "pool_random", "pool_mixed", "static")
 
 
@@ -198,7 +198,8 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
             runs[arm] = run_loop(args, seed, "evokd", args.out / arm / f"seed-{seed}",
                                  ["--pool", "train", "--selection", selection])
     if args.mixed:
-        runs["pool_mixed"] = run_loop(args, seed, "evokd", args.out / "pool_mixed" / f"seed-{seed}",
+        runs["pool_mixed"] = run_loop(args, seed, "evokd",
+                                      args.out / "pool_mixed" / f"seed-{seed}",
                                       ["--pool", "train", "--source", "mixed"])
     rounds = str(args.rounds + EXTRA_STATIC_ROUNDS)
     runs["static"] = run_loop(args, seed, "static", args.out / "static" / f"seed-{seed}",
