@@ -62,8 +62,8 @@ def test_the_pool_arms_are_paired_with_random_picks_and_with_writing() -> None:
     assert lines[0].startswith("| seed | seed student | EvoKD | pool (chosen) | "
                                "pool (random picks) | static (equal tokens) |")
     # differences 3, 0, 4 points: mean 2.33, std 2.08, t(2) = 4.303 -> half width 5.17
-    assert any(line.startswith("| pool (chosen) − pool (random picks) | +2.3 [-2.8, +7.5] (n=3) |")
-               for line in lines)
+    assert any(line.startswith("| pool (chosen) − pool (random picks) | +2.3 [-2.8, +7.5] "
+                               "(n=3) |") for line in lines)
     assert any(line.startswith("| pool (random picks) | 200 | 60.0k | 3000 | 400 | PER 100 %")
                for line in lines)
     for row in rows:
