@@ -3,7 +3,7 @@ equal tokens and against random gold data, with a perfect teacher (bench/gold_te
 
     python bench/data_efficiency.py --task conll03 --seeds 1-3 --out runs/efficiency-conll03 \
         [--rounds 4 --samples 50 --twice] [--quote K --follow --equal-samples] [--pool] \
-        [--mixed] [--data-dir DIR] [any main.py flag after --]
+        [--mixed] [--arms A,B,...] [--data-dir DIR] [any main.py flag after --]
 
 For each seed, against a fresh gold teacher each time:
 - ``evokd``: ``main.py`` with the loop (1-shot, json_schema output, everything else default);
@@ -20,6 +20,9 @@ For each seed, against a fresh gold teacher each time:
   (``--train-steps`` steps, batch 16); ``--twice`` adds ``random-2N`` (the aim: targeting
   halves the data a random teacher needs);
 - ``pool-once``: the seed set + exactly the samples EvoKD kept, trained once the same way;
+- ``--arms`` runs only the loop arms it names (e.g. ``--arms pool,pool_random`` for the pool
+  comparison at about half the time a seed); without the EvoKD arm N and ``pool-once`` come
+  from the first arm named (``n_arm`` in the row);
 - with ``--equal-samples``: each arm's first N kept samples trained once the same way, N the
   fewest any arm kept (equal accepted samples).
 
@@ -186,40 +189,76 @@ def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, A
     return [{k: s[k] for k in keys} for s in samples]
 
 
+_LOOP_FLAGS = {"pool": ["--pool", "train", "--selection", "auto"],
+               "pool_random": ["--pool", "train", "--selection", "random"],
+               "pool_mixed": ["--pool", "train", "--source", "mixed"]}
+WRITING = ("evokd", "quote")  # the arms whose token spend is static's budget
+
+
+def arms_to_run(args: argparse.Namespace) -> list[str]:
+    """The loop arms of one seed, in run order: ``--arms`` when given, else EvoKD and static
+    with the arms ``--quote``, ``--pool`` and ``--mixed`` add; static runs last (its budget is
+    the dearest writing arm's spend)."""
+    if args.arms:
+        wanted = set(args.arms)
+    else:
+        wanted = {"evokd", "static", *(["quote"] if args.quote else []),
+                  *(["pool", "pool_random"] if args.pool else []),
+                  *(["pool_mixed"] if args.mixed else [])}
+    return [arm for arm in ARMS if arm in wanted]
+
+
+def check_arms(args: argparse.Namespace) -> str | None:
+    """Why ``--arms`` cannot run (None when it can): the quote arm needs ``--quote K``, static
+    needs a writing arm to set its budget."""
+    arms = arms_to_run(args)
+    if "quote" in arms and not args.quote:
+        return "the quote arm needs --quote K (the mistakes a hard request quotes)"
+    if "static" in arms and not set(WRITING) & set(arms):
+        return "the static arm needs evokd or quote in --arms (their token spend is its budget)"
+    return None
+
+
+def _arm_extra(args: argparse.Namespace, arm: str) -> list[str]:
+    if arm == "quote":
+        return ["--quote-errors", str(args.quote)]
+    return list(_LOOP_FLAGS.get(arm, []))
+
+
 def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
-    """Every figure of one seed: each arm's score and costs, and the yardsticks."""
-    runs = {"evokd": run_loop(args, seed, "evokd", args.out / "evokd" / f"seed-{seed}", [])}
-    if args.quote:
-        runs["quote"] = run_loop(args, seed, "evokd", args.out / "quote" / f"seed-{seed}",
-                                 ["--quote-errors", str(args.quote)])
-    budget = max(run["tokens"] for run in runs.values())  # equal tokens: the dearest arm's
-    if args.pool:
-        for arm, selection in (("pool", "auto"), ("pool_random", "random")):
-            runs[arm] = run_loop(args, seed, "evokd", args.out / arm / f"seed-{seed}",
-                                 ["--pool", "train", "--selection", selection])
-    if args.mixed:
-        runs["pool_mixed"] = run_loop(args, seed, "evokd",
-                                      args.out / "pool_mixed" / f"seed-{seed}",
-                                      ["--pool", "train", "--source", "mixed"])
-    rounds = str(args.rounds + EXTRA_STATIC_ROUNDS)
-    runs["static"] = run_loop(args, seed, "static", args.out / "static" / f"seed-{seed}",
-                              ["--budget-tokens", str(max(budget, 1)), "--rounds", rounds,
-                               "--patience", rounds])
-    evokd = runs["evokd"]
-    pool = _training_view(evokd["samples"], kind)
+    """Every figure of one seed: each arm's score and costs, and the yardsticks (N: the
+    samples the EvoKD arm kept, else the first arm's)."""
+    runs: dict[str, dict[str, Any]] = {}
+    for arm in arms_to_run(args):
+        run_dir = args.out / arm / f"seed-{seed}"
+        if arm == "static":
+            budget = max(runs[a]["tokens"] for a in WRITING if a in runs)  # equal tokens
+            rounds = str(args.rounds + EXTRA_STATIC_ROUNDS)
+            runs[arm] = run_loop(args, seed, "static", run_dir,
+                                 ["--budget-tokens", str(max(budget, 1)), "--rounds", rounds,
+                                  "--patience", rounds])
+        else:
+            runs[arm] = run_loop(args, seed, "evokd", run_dir, _arm_extra(args, arm))
+    base_arm = "evokd" if "evokd" in runs else next(iter(runs))
+    base = runs[base_arm]
+    pool = _training_view(base["samples"], kind)
     n = len(pool)
     marks = args.out / "yardsticks" / f"seed-{seed}"
     row: dict[str, Any] = {
-        "seed": seed, "n": n, "seed_student": _score(evokd["seed_score"], kind),
-        "evokd_round": evokd["best"]["round"], "evokd_wall_s": evokd["wall_s"],
-        "static_rounds": runs["static"]["rounds"],
+        "seed": seed, "n": n, "n_arm": base_arm, "seed_student": _score(base["seed_score"], kind),
         "random_n": _score(yardstick(args, seed, f"random-{n}", random_gold(args, seed, n),
                                      marks), kind),
-        "pool_once": _score(yardstick(args, seed, "pool-once", pool, marks), kind),
+        "pool_once": _score(yardstick(args, seed, "pool-once" if base_arm == "evokd"
+                                      else f"{base_arm}-once", pool, marks), kind),
     }
+    if "evokd" in runs:
+        row["evokd_round"] = runs["evokd"]["best"]["round"]
+    if "static" in runs:
+        row["static_rounds"] = runs["static"]["rounds"]
     for arm, run in runs.items():
         row[arm] = _score(run["best"], kind)
         row[f"{arm}_tokens"], row[f"{arm}_kept"] = run["tokens"], run["kept"]
+        row[f"{arm}_wall_s"] = run["wall_s"]
         row[f"{arm}_costs"] = costs(run["samples"], kind)
         row[f"{arm}_curve"] = learning_curve(run["metrics"], kind)
         if run["follows"]:
@@ -368,7 +407,8 @@ def _curve_lines(rows: list[dict[str, Any]], arms: list[str], names: dict[str, s
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The bench's flags (arms are checked by :func:`parse_args`)."""
     parser = seeds_parser(__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--samples", type=int, default=50)
@@ -390,9 +430,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mixed", action="store_true",
                         help="also the loop with --source mixed: the hard quota picked from "
                         "the train texts, the easy quota written ('pool_mixed')")
+    parser.add_argument("--arms", type=lambda v: v.split(","), default=None,
+                        metavar="A,B,...", help=f"run only these loop arms (of {', '.join(ARMS)}"
+                        "); the yardsticks take N from evokd, else from the first of them in "
+                        "that order")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("passthrough", nargs="*", help="main.py flags after --")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags, with ``--arms`` checked (a bad combination exits 2 with one line)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.arms or []) - set(ARMS))
+    if unknown:
+        parser.error(f"unknown arm {', '.join(unknown)}; the arms are {', '.join(ARMS)}")
+    problem = check_arms(args)
+    if problem:
+        parser.error(problem)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     from transformers.utils import logging as hf_logging
 
     from evokd.tasks import resolve_data_dir, resolve_task

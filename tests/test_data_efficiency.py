@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from bench.comparisons import bootstrap_interval, paired_interval
-from bench.data_efficiency import costs, curve_area, learning_curve, merge_rows, table
+from bench.data_efficiency import (
+    arms_to_run,
+    costs,
+    curve_area,
+    learning_curve,
+    merge_rows,
+    parse_args,
+    table,
+)
 
 
 def _row(seed: int, evokd: float, static: float) -> dict:
@@ -118,3 +126,37 @@ def test_rows_copied_from_a_table_count_in_the_scores_but_not_in_the_costs() -> 
     lines = table([copied, _row(2, 0.56, 0.49)], twice=False).splitlines()
     assert any(line.startswith("| EvoKD − static (equal tokens) | +6.0 [") for line in lines)
     assert any(line.startswith("| EvoKD (1 of 2 seeds) | 200 | 130.0k |") for line in lines)
+
+
+def test_arms_follow_the_flags_unless_named_and_a_bad_choice_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--task", "conll03", "--out", str(tmp_path)]
+    assert arms_to_run(parse_args(base)) == ["evokd", "static"]
+    assert arms_to_run(parse_args([*base, "--quote", "4", "--pool"])) == [
+        "evokd", "quote", "pool", "pool_random", "static"]
+    assert arms_to_run(parse_args([*base, "--arms", "pool_random,pool"])) == [
+        "pool", "pool_random"]
+    for arms, message in (("static,pool", "the static arm needs evokd or quote"),
+                          ("quote", "the quote arm needs --quote K"),
+                          ("pool,guess", "unknown arm guess; the arms are evokd, quote")):
+        with pytest.raises(SystemExit) as stop:
+            parse_args([*base, "--arms", arms])
+        assert stop.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_rows_of_the_pool_arms_alone_make_a_table() -> None:
+    rows = [{"seed": seed, "n": 200, "n_arm": "pool", "seed_student": 0.27, "random_n": 0.68,
+             "pool_once": pool, "pool": pool, "pool_random": rand, "pool_kept": 200,
+             "pool_tokens": 90_000, "pool_random_kept": 200, "pool_random_tokens": 95_000,
+             "pool_curve": [[100, pool - 0.04], [200, pool]],
+             "pool_random_curve": [[100, rand - 0.03], [200, rand]]}
+            for seed, pool, rand in ((1, 0.72, 0.70), (2, 0.71, 0.70), (3, 0.74, 0.70))]
+    lines = table(rows, twice=False).splitlines()
+    assert lines[0] == ("| seed | seed student | pool (chosen) | pool (random picks) | random-N |"
+                        " pool once | N |")
+    # differences 2, 1, 4 points: mean 2.33, std 1.53, t(2) = 4.303 -> half width 3.79
+    assert any(line.startswith("| pool (chosen) − pool (random picks) | +2.3 [-1.5, +6.1] "
+                               "(n=3) |") for line in lines)
+    assert not any("EvoKD" in line or "static" in line for line in lines)
+    assert "| pool (chosen) | 100 → 68.3 | 200 → 72.3 |" in lines
