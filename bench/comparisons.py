@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 from pathlib import Path
@@ -52,14 +53,23 @@ def paired_text(differences: list[float], digits: int = 1) -> str:
 
 def bootstrap_interval(differences: list[float], draws: int = 10_000, seed: int = 0
                        ) -> tuple[float, float]:
-    """95 % percentile bootstrap interval of the mean of paired differences: the seeds are
-    resampled with replacement ``draws`` times (seeded, so a table reprints the same)."""
-    if len(differences) < 2:
-        return differences[0], differences[0]
-    rng = random.Random(seed)
+    """95 % expanded percentile bootstrap interval of the mean of paired differences
+    (Hesterberg 2015): the seeds are resampled with replacement ``draws`` times (seeded, so a
+    table reprints the same), and the interval runs between the resample means at the tail
+    share ``Φ(−√(n/(n−1)) · t₀.₉₇₅,ₙ₋₁)`` instead of 2.5 %. A plain percentile interval shrinks
+    with few seeds (to about two thirds of the t-interval at five); this one keeps the
+    t-interval's width for symmetric differences, leans toward a skew, and never leaves the
+    range the seeds span (with three seeds it is that range)."""
     n = len(differences)
-    means = sorted(statistics.fmean(rng.choices(differences, k=n)) for _ in range(draws))
-    return means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
+    if n < 2:
+        return differences[0], differences[0]
+    df = n - 1
+    t = _T975[df - 1] if df <= len(_T975) else 1.96
+    tail = 0.5 * math.erfc(math.sqrt(n / df) * t / math.sqrt(2))  # Φ(−x)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(differences, k=n)) / n for _ in range(draws))
+    low = int(tail * draws)
+    return means[low], means[draws - 1 - low]
 
 
 def bootstrap_text(differences: list[float], digits: int = 1) -> str:

@@ -95,11 +95,19 @@ def test_the_learning_curve_follows_each_rounds_student() -> None:
     assert "| EvoKD | 20 → 45.0 | 40 → 55.0 |" in lines  # rounds every seed reached
 
 
-def test_a_bootstrap_interval_resamples_the_seeds() -> None:
+def test_a_bootstrap_interval_resamples_the_seeds_and_keeps_the_t_intervals_width() -> None:
     differences = [0.01, 0.03, 0.02, 0.04, 0.00]
     low, high = bootstrap_interval(differences)
-    assert 0.0 <= low < 0.02 < high <= 0.04  # inside the range the seeds span
+    _, t_low, t_high = paired_interval(differences)
+    assert low < 0.02 < high
+    # a percentile interval of five seeds is about two thirds of the t-interval's width; this one
+    # keeps the seeds' standard error
+    assert high - low > 0.9 * (t_high - t_low)
     assert bootstrap_interval(differences) == (low, high)  # seeded: a table reprints the same
+    skewed = [0.023, 0.033, 0.013, 0.026, 0.022, 0.081]  # one seed far above the others
+    low, high = bootstrap_interval(skewed)
+    mean = sum(skewed) / len(skewed)
+    assert high - mean > 1.5 * (mean - low)
     assert bootstrap_interval([0.03, 0.03, 0.03]) == pytest.approx((0.03, 0.03))
     assert bootstrap_interval([0.05]) == (0.05, 0.05)
 
