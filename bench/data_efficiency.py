@@ -22,7 +22,7 @@ For each seed, against a fresh gold teacher each time:
 - ``pool-once``: the seed set + exactly the samples EvoKD kept, trained once the same way;
 - ``--arms`` runs only the loop arms it names (e.g. ``--arms pool,pool_random`` for the pool
   comparison at about half the time a seed); without the EvoKD arm N and ``pool-once`` come
-  from the first arm named (``n_arm`` in the row);
+  from the first of the named arms in ``ARMS`` order (``n_arm`` in the row);
 - with ``--equal-samples``: each arm's first N kept samples trained once the same way, N the
   fewest any arm kept (equal accepted samples).
 
