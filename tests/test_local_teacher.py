@@ -106,6 +106,10 @@ def test_seeded_sampling_repeats_and_stop_cuts(teacher):
             **kw)
         return reply.choices[0].message.content
 
+    # A prompt read whole and one read after a kept prefix differ in the last bits; in bf16
+    # (CPUs with native bf16) that can change a sampled token. Seeded replies repeat when the
+    # prompt is read the same way, so both asks come after one that keeps the prefix.
+    ask(temperature=0.9, seed=42)
     assert ask(temperature=0.9, seed=42) == ask(temperature=0.9, seed=42)
     assert "," not in ask(temperature=0, stop=[","])
 
