@@ -19,7 +19,8 @@ For each seed, against a fresh gold teacher each time:
   seed examples), trained once from the backbone with the seed student's recipe
   (``--train-steps`` steps, batch 16); ``--twice`` adds ``random-2N`` (the aim: targeting
   halves the data a random teacher needs);
-- ``pool-once``: the seed set + exactly the samples EvoKD kept, trained once the same way;
+- ``pool-once``: the seed set + exactly the samples EvoKD kept, trained once the same way
+  (``--no-pool-once`` skips it);
 - ``--arms`` runs only the loop arms it names (e.g. ``--arms pool,pool_random`` for the pool
   comparison at about half the time a seed); without the EvoKD arm N and ``pool-once`` come
   from the first of the named arms in ``ARMS`` order (``n_arm`` in the row);
@@ -248,9 +249,10 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
         "seed": seed, "n": n, "n_arm": base_arm, "seed_student": _score(base["seed_score"], kind),
         "random_n": _score(yardstick(args, seed, f"random-{n}", random_gold(args, seed, n),
                                      marks), kind),
-        "pool_once": _score(yardstick(args, seed, "pool-once" if base_arm == "evokd"
-                                      else f"{base_arm}-once", pool, marks), kind),
     }
+    if not args.no_pool_once:
+        row["pool_once"] = _score(yardstick(args, seed, "pool-once" if base_arm == "evokd"
+                                            else f"{base_arm}-once", pool, marks), kind)
     if "evokd" in runs:
         row["evokd_round"] = runs["evokd"]["best"]["round"]
     if "static" in runs:
@@ -327,7 +329,8 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
     with 95 % intervals and what each arm's samples cost."""
     rows = [dict(r) for r in rows]  # the areas under the curves are added to copies
     arms = _arms(rows)
-    keys = ["seed_student", *arms, "random_n", *(["random_2n"] if twice else []), "pool_once"]
+    once = ["pool_once"] if all("pool_once" in r for r in rows) else []  # --no-pool-once
+    keys = ["seed_student", *arms, "random_n", *(["random_2n"] if twice else []), *once]
     names = {"seed_student": "seed student", "evokd": "EvoKD", "quote": "EvoKD + quotes",
              "pool": "pool (chosen)", "pool_random": "pool (random picks)",
              "pool_mixed": "pool + written (mixed)",
@@ -434,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="A,B,...", help=f"run only these loop arms (of {', '.join(ARMS)}"
                         "); the yardsticks take N from evokd, else from the first of them in "
                         "that order")
+    parser.add_argument("--no-pool-once", action="store_true",
+                        help="skip the pool-once yardstick (the base arm's kept samples "
+                        "trained once; about 2.5 min a seed at 200 samples): the table then "
+                        "leaves its column out")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("passthrough", nargs="*", help="main.py flags after --")
     return parser

@@ -168,3 +168,12 @@ def test_rows_of_the_pool_arms_alone_make_a_table() -> None:
                                "(n=3) |") for line in lines)
     assert not any("EvoKD" in line or "static" in line for line in lines)
     assert "| pool (chosen) | 100 → 68.3 | 200 → 72.3 |" in lines
+
+
+def test_seeds_run_without_pool_once_leave_its_column_out() -> None:
+    rows = [_row(1, 0.70, 0.67), {k: v for k, v in _row(2, 0.71, 0.66).items()
+                                  if k != "pool_once"}]
+    header = table(rows, twice=False).splitlines()[0]
+    assert "pool once" not in header and "random-N" in header
+    assert "pool once" in table(rows[:1], twice=False).splitlines()[0]
+    assert parse_args(["--task", "conll03", "--out", "x", "--no-pool-once"]).no_pool_once
