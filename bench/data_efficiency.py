@@ -6,7 +6,8 @@ equal tokens and against random gold data, with a perfect teacher (bench/gold_te
         [--mixed] [--arms A,B,...] [--data-dir DIR] [any main.py flag after --]
 
 For each seed, against a fresh gold teacher each time:
-- ``evokd``: ``main.py`` with the loop (1-shot, json_schema output, everything else default);
+- ``evokd``: ``main.py`` with the loop (1-shot, json_schema output, ``--quote-errors 0``,
+  everything else default);
 - ``quote`` (with ``--quote K``): the loop with ``--quote-errors K`` (hard requests quote the
   student's mistakes);
 - ``pool`` and ``pool_random`` (with ``--pool``): the loop picking real train texts, labels
@@ -190,7 +191,8 @@ def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, A
     return [{k: s[k] for k in keys} for s in samples]
 
 
-_LOOP_FLAGS = {"pool": ["--pool", "train", "--selection", "auto"],
+_LOOP_FLAGS = {"evokd": ["--quote-errors", "0"],  # EvoKD as it was: no quoted mistakes
+               "pool": ["--pool", "train", "--selection", "auto"],
                "pool_random": ["--pool", "train", "--selection", "random"],
                "pool_mixed": ["--pool", "train", "--source", "mixed"]}
 WRITING = ("evokd", "quote")  # the arms whose token spend is static's budget

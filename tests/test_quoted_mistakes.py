@@ -10,6 +10,8 @@ from pathlib import Path
 
 from bench.gold_teacher import GoldTeacher, WordSimilarity
 from evokd.agents.generator import GeneratorRequest, request_messages
+from evokd.core.cli import quote_count
+from evokd.graph.config import AUTO_QUOTES, RunConfig
 from evokd.graph.targeting import QuotePicker, about
 from evokd.samples.rules import RuleCritic, normalise, text_key
 from evokd.tasks import load_task_data, resolve_task
@@ -21,6 +23,19 @@ PER = {"text": "Smith", "type": "PER"}
 
 def _ner(text: str, gold: list[dict[str, str]], predicted: list[dict[str, str]]) -> dict:
     return {"text": text, "gold": gold, "predicted": predicted}
+
+
+def test_auto_quotes_on_a_tagging_loop_that_writes_with_full_prompts_only() -> None:
+    def per_call(kind: str = "ner", **settings: object) -> int:
+        return RunConfig(task="conll03", **settings).quotes_per_call(kind)
+
+    assert quote_count("auto") is None and quote_count("3") == 3
+    assert per_call() == AUTO_QUOTES > 0  # the default: auto
+    assert per_call("cls") == 0  # classification: quoting has not paid
+    assert per_call(prompts="compact") == 0  # the embedded teacher's preset
+    assert per_call(strategy="static") == 0  # no feedback, no mistakes to quote
+    assert per_call(pool="train") == 0  # picked texts are not written
+    assert per_call(quote_errors=0) == 0 and per_call("cls", quote_errors=2) == 2
 
 
 def test_a_mistake_is_about_the_labels_it_gets_wrong() -> None:

@@ -119,6 +119,11 @@ def k_shot(text: str) -> int | None:
     return None if text == "all" else positive(text)
 
 
+def quote_count(text: str) -> int | None:
+    """An argparse type: mistakes a hard call quotes, or ``auto`` (None: chosen by the task)."""
+    return None if text == "auto" else non_negative(text)
+
+
 def seed_list(text: str) -> list[int]:
     """``1-5`` or ``1,3,5`` (or a mix: ``1-3,7``) as a sorted list of distinct seeds."""
     seeds: set[int] = set()

@@ -245,7 +245,7 @@ async def critic(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     round_no = state["round"]
     earlier = [sample_text(s) for s in state.get("pool", [])]
     seen = {text_key(text) for text in earlier}
-    near = [*state.get("quoted", []), *earlier] if ctx.config.quote_errors else []
+    near = [*state.get("quoted", []), *earlier] if ctx.config.quotes_per_call(ctx.spec.kind) else []
     try:
         kept, dropped = await criticize(
             ctx.require_teacher(), ctx.spec, state.get("labelled", []), round_no=round_no,
@@ -277,7 +277,7 @@ async def feedback(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     predicted = await asyncio.to_thread(student.predict, batch)
     _note_truncated(runtime, state["round"], {"batch": student.last_truncated})
     result = split_feedback(ctx.spec, batch, predicted)
-    if ctx.config.quote_errors:  # the seed set's mistakes are quotable too
+    if ctx.config.quotes_per_call(ctx.spec.kind):  # the seed set's mistakes are quotable too
         on_seeds = await asyncio.to_thread(student.predict, ctx.seed_set)
         result["seed_wrong"] = split_feedback(ctx.spec, ctx.seed_set, on_seeds)["wrong"]
     runtime.stream_writer(trace.feedback(state["round"], len(result["correct"]),

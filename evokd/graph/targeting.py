@@ -69,7 +69,8 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[GeneratorJob]:
     jobs: list[GeneratorJob] = []
     hard_calls: Counter[str] = Counter()
     cls = ctx.spec.kind == "cls"
-    quoting = cfg.quote_errors > 0 and cfg.prompts == "full"
+    per_call = cfg.quotes_per_call(ctx.spec.kind)
+    quoting = per_call > 0 and cfg.prompts == "full"
     quotes = QuotePicker(ctx.spec.kind, quotable_mistakes(state) if quoting else [],
                          state.get("quoted", []))
     for stance, quota in per_stance.items():
@@ -92,7 +93,7 @@ def generator_jobs(state: LoopState, ctx: RunContext) -> list[GeneratorJob]:
                 "call": len(jobs) + offset, "intended_label": intended,
                 "target": None if cls else aim,
                 "history": round_history(state, state["round"]),
-                "quotes": (quotes.take(aim[0], min(n, cfg.quote_errors))
+                "quotes": (quotes.take(aim[0], min(n, per_call))
                            if stance == "hard" and aim and quoting else []),
             })
     return jobs
