@@ -17,8 +17,9 @@ tokens and calls, their ratio (estimate / actual) and the dry run's seconds; wri
 OUT/dry_run_accuracy.json.
 
 Measured (conll03, 1-shot, 12 samples a round, 10 training steps, seed 1): 1 round estimated
-15,996 tokens in 18 calls, spent 16,355 in 18 (0.978); 3 rounds estimated 54,659 in 56 calls,
-spent 55,795 in 56 (0.980).
+15,996 tokens in 18 calls, spent 17,719 in 19 (0.903); 3 rounds estimated 55,935 in 56 calls,
+spent 57,931 in 56 (0.966), with hard requests quoting mistakes (``--quote-errors auto``; the
+stand-in student quotes none in round 1). With ``-- --quote-errors 0``: 0.978 and 0.980.
 """
 
 from __future__ import annotations
