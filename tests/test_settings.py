@@ -121,6 +121,9 @@ def test_config_from_before_the_rename_still_reads(tmp_path: Path) -> None:
     assert (config.train_steps, config.timeout, config.correct, config.cache) == (
         11, 9.0, False, False)
     assert config.roles == ("reviewer",)
+    assert config.quote_errors == 0  # from before quoting: resumes quoting nothing
+    (tmp_path / "config.json").write_text(RunConfig(task="sst2").to_json(), encoding="utf-8")
+    assert RunConfig.from_run_dir(RunDir(tmp_path)).quote_errors is None  # auto stays auto
 
 
 def test_api_keywords_and_flags_make_the_same_config(tmp_path: Path) -> None:

@@ -265,9 +265,11 @@ class RunConfig:
     @classmethod
     def from_run_dir(cls, run_dir: RunDir) -> RunConfig:
         """Read the config.json of ``run_dir`` (also one from before the rename of
-        ``seed_steps``, ``timeout_s``, ``correct_samples`` and ``use_cache``, and one with a
-        role's switch as a key of its own, ``"reviewer": true``)."""
+        ``seed_steps``, ``timeout_s``, ``correct_samples`` and ``use_cache``, one with a
+        role's switch as a key of its own, ``"reviewer": true``, and one from before
+        ``quote_errors``, which resumes quoting nothing as it began)."""
         raw = {_RENAMED.get(k, k): v for k, v in run_dir.read_config().items()}
+        raw.setdefault("quote_errors", 0)  # a run from before quoting quoted nothing
         known = {f.name for f in dataclasses.fields(cls)}
         switches = {f.name for f in dataclasses.fields(role_switches())}
         try:
