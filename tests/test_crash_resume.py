@@ -5,8 +5,8 @@ same local teacher: SIGKILL while LLM requests are in flight, Ctrl-C while they 
 130 and a resume hint, no traceback), SIGKILL while the student trains, and SIGKILLs at random
 short delays after a node finished (when its checkpoint is being written). Each interruption is
 timed by what the run has done, not by the clock, so a busy machine cannot let the run finish
-before the signal that was meant for it. The last ``--resume`` must end
-with exactly the rounds and accepted samples of the undisturbed reference run.
+before the signal that was meant for it. The last ``--resume`` must end with exactly the rounds
+and accepted samples of the undisturbed reference run.
 """
 
 from __future__ import annotations
