@@ -39,7 +39,8 @@ t-intervals; and per arm the kept samples, teacher tokens, words, entity mention
 and the following teacher's similarity to its quotes; and a learning curve per arm (the mean
 accepted samples and score of each round's student). Writes OUT/efficiency.json, which keeps
 the rows of seeds measured by earlier invocations into the same OUT (``--seeds 5`` after
-``--seeds 1-4`` prints the table of all five). A rerun skips finished runs and yardsticks
+``--seeds 1-4`` prints the table of all five); each row names the commit it ran on (``code``,
+``-dirty`` when tracked files had changes). A rerun skips finished runs and yardsticks
 (unfinished runs start again). The rows behind BENCHMARKS.md's tables are kept in
 ``bench/results/`` (run folders are not): copy one to ``OUT/efficiency.json`` and run further
 seeds into OUT with the same flags to extend its table.
@@ -64,6 +65,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.code_version import code_version  # noqa: E402
 from bench.comparisons import bootstrap_text, mean_pm, paired_text, seeds_parser  # noqa: E402
 from bench.fake_server import ServerProcess  # noqa: E402
 from bench.static_vs_evokd import EXTRA_STATIC_ROUNDS, _finished, _metrics  # noqa: E402
@@ -248,7 +250,8 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
     n = len(pool)
     marks = args.out / "yardsticks" / f"seed-{seed}"
     row: dict[str, Any] = {
-        "seed": seed, "n": n, "n_arm": base_arm, "seed_student": _score(base["seed_score"], kind),
+        "seed": seed, "code": code_version(), "n": n, "n_arm": base_arm,
+        "seed_student": _score(base["seed_score"], kind),
         "random_n": _score(yardstick(args, seed, f"random-{n}", random_gold(args, seed, n),
                                      marks), kind),
     }

@@ -4,10 +4,12 @@ differences come with their t-interval, and each arm's costs are counted."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from bench.code_version import code_version
 from bench.comparisons import bootstrap_interval, paired_interval
 from bench.data_efficiency import (
     arms_to_run,
@@ -177,3 +179,28 @@ def test_seeds_run_without_pool_once_leave_its_column_out() -> None:
     assert "pool once" not in header and "random-N" in header
     assert "pool once" in table(rows[:1], twice=False).splitlines()[0]
     assert parse_args(["--task", "conll03", "--out", "x", "--no-pool-once"]).no_pool_once
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_row_names_the_commit_it_ran_on_and_says_when_the_checkout_had_changes(
+        tmp_path: Path) -> None:
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "loop.py").write_text("ROUNDS = 3\n")
+    _git(repo, "add", "loop.py")
+    _git(repo, "commit", "-qm", "first")
+    commit = _git(repo, "rev-parse", "--short=12", "HEAD")
+    assert code_version(repo) == commit
+    (repo / "notes.txt").write_text("untracked files do not count\n")
+    assert code_version(repo) == commit
+    (repo / "loop.py").write_text("ROUNDS = 4\n")
+    assert code_version(repo) == f"{commit}-dirty"
+    assert code_version(tmp_path / "elsewhere") is None  # no such folder: no version, no crash
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert code_version(plain) is None
