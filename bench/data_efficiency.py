@@ -14,6 +14,8 @@ For each seed, against a fresh gold teacher each time:
   hidden, for the teacher to label (``--pool train``), with its selection and at random;
 - ``pool_mixed`` (with ``--mixed``): ``--source mixed``, the hard quota picked from the pool,
   the easy quota written;
+- ``pool_cold`` (only by ``--arms``): the pool selection with ``--cold-start random`` (round 1
+  picks what ``pool_random`` picks, later rounds as ``pool``);
 - ``static``: ``--strategy static`` given the dearer writing EvoKD arm's token spend as
   ``--budget-tokens`` and more rounds, so the budget ends it (equal tokens);
 - ``random-N``: the seed set + N random gold train sentences (N = the samples EvoKD kept; not
@@ -39,11 +41,13 @@ t-intervals; and per arm the kept samples, teacher tokens, words, entity mention
 and the following teacher's similarity to its quotes; and a learning curve per arm (the mean
 accepted samples and score of each round's student). Writes OUT/efficiency.json, which keeps
 the rows of seeds measured by earlier invocations into the same OUT (``--seeds 5`` after
-``--seeds 1-4`` prints the table of all five); each row names the commit it ran on (``code``,
-``-dirty`` when tracked files had changes). A rerun skips finished runs and yardsticks
-(unfinished runs start again). The rows behind BENCHMARKS.md's tables are kept in
-``bench/results/`` (run folders are not): copy one to ``OUT/efficiency.json`` and run further
-seeds into OUT with the same flags to extend its table.
+``--seeds 1-4`` prints the table of all five); a seed measured again gets the new columns and
+keeps the ones this invocation did not measure (other arms), so arms can be added to a table
+seed by seed. Each row names the commit it last ran on (``code``, ``-dirty`` when tracked files
+had changes) and each arm the commit its columns came from (``<arm>_code``). A rerun skips
+finished runs and yardsticks (unfinished runs start again). The rows behind BENCHMARKS.md's
+tables are kept in ``bench/results/`` (run folders are not): copy one to
+``OUT/efficiency.json`` and run further seeds or arms into OUT to extend its table.
 """
 
 from __future__ import annotations
@@ -184,8 +188,8 @@ def random_gold(args: argparse.Namespace, seed: int, n: int) -> list[dict[str, A
 
 # quote: EvoKD with --quote-errors (with --quote K); pool, pool_random: EvoKD picking train
 # texts with its selection or at random (with --pool); pool_mixed: hard quota picked, easy
-# written (with --mixed)
-ARMS = ("evokd", "quote", "pool", "pool_random", "pool_mixed", "static")
+# written (with --mixed); pool_cold: the selection after a random round 1 (with --arms)
+ARMS = ("evokd", "quote", "pool", "pool_random", "pool_mixed", "pool_cold", "static")
 
 
 def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -196,7 +200,9 @@ def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, A
 _LOOP_FLAGS = {"evokd": ["--quote-errors", "0"],  # EvoKD as it was: no quoted mistakes
                "pool": ["--pool", "train", "--selection", "auto"],
                "pool_random": ["--pool", "train", "--selection", "random"],
-               "pool_mixed": ["--pool", "train", "--source", "mixed"]}
+               "pool_mixed": ["--pool", "train", "--source", "mixed"],
+               "pool_cold": ["--pool", "train", "--selection", "auto", "--cold-start",
+                             "random"]}
 WRITING = ("evokd", "quote")  # the arms whose token spend is static's budget
 
 
@@ -268,6 +274,7 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
         row[f"{arm}_wall_s"] = run["wall_s"]
         row[f"{arm}_costs"] = costs(run["samples"], kind)
         row[f"{arm}_curve"] = learning_curve(run["metrics"], kind)
+        row[f"{arm}_code"] = row["code"]
         if run["follows"]:
             row[f"{arm}_follow"] = statistics.fmean(r["similarity"] for r in run["follows"])
     if args.twice:
@@ -284,11 +291,12 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
 
 
 def merge_rows(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows already in ``path`` (other seeds) with ``rows`` replacing theirs, by seed;
-    written back to ``path``."""
-    old = json.loads(path.read_text()) if path.exists() else []
-    fresh = {row["seed"] for row in rows}
-    merged = sorted([r for r in old if r["seed"] not in fresh] + rows, key=lambda r: r["seed"])
+    """The rows already in ``path`` with ``rows`` merged in by seed (a new row's columns replace
+    the old row's, the old row's other columns stay); written back to ``path``."""
+    old = {r["seed"]: r for r in json.loads(path.read_text())} if path.exists() else {}
+    for row in rows:
+        old[row["seed"]] = {**old.get(row["seed"], {}), **row}
+    merged = sorted(old.values(), key=lambda r: r["seed"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2) + "\n")
     return merged
@@ -339,6 +347,7 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
     names = {"seed_student": "seed student", "evokd": "EvoKD", "quote": "EvoKD + quotes",
              "pool": "pool (chosen)", "pool_random": "pool (random picks)",
              "pool_mixed": "pool + written (mixed)",
+             "pool_cold": "pool (random round 1)",
              "static": "static (equal tokens)", "random_n": "random-N",
              "random_2n": "random-2N", "pool_once": "pool once"}
     lines = ["| seed | " + " | ".join(names[k] for k in keys) + " | N |",
@@ -350,7 +359,8 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
         lines.append("| mean ± std | " + " | ".join(_pm([r[k] for r in rows]) for k in keys)
                      + f" | {statistics.fmean(r['n'] for r in rows):.0f} |")
     pairs = [(a, b) for a, b in (("quote", "static"), ("evokd", "static"), ("quote", "evokd"),
-                                 ("pool", "pool_random"), ("pool", "evokd"),
+                                 ("pool", "pool_random"), ("pool_cold", "pool"),
+                                 ("pool_cold", "pool_random"), ("pool", "evokd"),
                                  ("pool_mixed", "pool"), ("pool_mixed", "evokd"),
                                  ("pool_random", "evokd"), ("evokd", "random_n"),
                                  ("quote", "random_n")) if a in keys and b in keys]

@@ -12,6 +12,7 @@ import pytest
 from bench.code_version import code_version
 from bench.comparisons import bootstrap_interval, paired_interval
 from bench.data_efficiency import (
+    _arm_extra,
     arms_to_run,
     costs,
     curve_area,
@@ -28,11 +29,14 @@ def _row(seed: int, evokd: float, static: float) -> dict:
             "static_tokens": 128_000, "static_rounds": 5, "random_n": 0.66, "pool_once": 0.68}
 
 
-def test_rows_of_earlier_invocations_are_kept_and_a_rerun_seed_replaced(tmp_path: Path) -> None:
+def test_rows_of_earlier_invocations_are_kept_and_a_rerun_seed_updated(tmp_path: Path) -> None:
     path = tmp_path / "efficiency.json"
-    merge_rows(path, [_row(3, 0.70, 0.67), _row(4, 0.68, 0.69)])
-    merged = merge_rows(path, [_row(5, 0.71, 0.69), _row(3, 0.72, 0.67)])
-    assert [(r["seed"], r["evokd"]) for r in merged] == [(3, 0.72), (4, 0.68), (5, 0.71)]
+    merge_rows(path, [_row(3, 0.70, 0.67), {**_row(4, 0.68, 0.69), "pool": 0.71}])
+    only_evokd = {k: v for k, v in _row(4, 0.66, 0.0).items() if not k.startswith("static")}
+    merged = merge_rows(path, [_row(5, 0.71, 0.69), _row(3, 0.72, 0.67), only_evokd])
+    assert [(r["seed"], r["evokd"]) for r in merged] == [(3, 0.72), (4, 0.66), (5, 0.71)]
+    assert (merged[1]["static"], merged[1]["pool"]) == (0.69, 0.71)  # not measured again: kept
+    merged = merge_rows(path, [_row(4, 0.68, 0.69)])
     assert json.loads(path.read_text()) == merged
     lines = table(merged, twice=False).splitlines()
     assert any(line.startswith("| mean ± std | 27.0 ± 0.0 | 70.3 ± 2.1 | ") for line in lines)
@@ -170,6 +174,24 @@ def test_rows_of_the_pool_arms_alone_make_a_table() -> None:
                                "(n=3) |") for line in lines)
     assert not any("EvoKD" in line or "static" in line for line in lines)
     assert "| pool (chosen) | 100 → 68.3 | 200 → 72.3 |" in lines
+
+
+def test_the_random_cold_start_arm_is_paired_with_both_pool_arms() -> None:
+    args = parse_args(["--task", "conll03", "--out", "x", "--arms", "pool_cold,pool"])
+    assert arms_to_run(args) == ["pool", "pool_cold"]
+    assert _arm_extra(args, "pool_cold")[-2:] == ["--cold-start", "random"]
+    rows = [{"seed": seed, "n": 200, "seed_student": 0.27, "random_n": 0.68, "pool": pool,
+             "pool_random": rand, "pool_cold": cold}
+            for seed, pool, rand, cold in ((1, 0.72, 0.70, 0.73), (2, 0.71, 0.70, 0.71),
+                                           (3, 0.74, 0.70, 0.76))]
+    lines = table(rows, twice=False).splitlines()
+    assert lines[0].startswith("| seed | seed student | pool (chosen) | pool (random picks) | "
+                               "pool (random round 1) | random-N |")
+    # differences 1, 0, 2 points: mean 1.0, std 1.0, t(2) = 4.303 -> half width 2.48
+    assert any(line.startswith("| pool (random round 1) − pool (chosen) | +1.0 [-1.5, +3.5] ")
+               for line in lines)
+    assert any(line.startswith("| pool (random round 1) − pool (random picks) | +3.3 ")
+               for line in lines)
 
 
 def test_seeds_run_without_pool_once_leave_its_column_out() -> None:

@@ -72,6 +72,24 @@ def test_mixed_writes_the_easy_half_and_picks_the_hard_half(run_loop: RunLoop, n
     assert _calls(run_dir)["generator"] >= 1
 
 
+def test_a_random_cold_start_picks_round_1_as_random_selection_does(
+    run_loop: RunLoop, news_pool: Path, env_key,
+) -> None:
+    picks = {}
+    for flags in (["--selection", "random"], ["--cold-start", "random"]):
+        _, run_dir = run_loop(reply, "--pool", str(news_pool), *flags, name=flags[0][2:])
+        synthetic = read_jsonl(run_dir / "synthetic.jsonl")
+        picks[flags[0]] = [sorted(s["text"] for s in synthetic if s["round"] == r)
+                           for r in (1, 2)]
+        selected = [e for e in read_jsonl(run_dir / "trace.jsonl") if e["event"] == "selected"]
+        methods = [e["method"] for e in selected]
+        assert methods == (["random", "random"] if "--selection" in flags
+                           else ["random", "uncertain"])
+    assert picks["--cold-start"][0] == picks["--selection"][0] and picks["--cold-start"][0]
+    card = (run_dir / "student" / "README.md").read_text()
+    assert "(random ones first, then those the student was least sure of)" in card
+
+
 def test_random_selection_on_train_texts_of_a_classification_task(run_loop: RunLoop,
                                                                   tiny_data: Path,
                                                                   env_key) -> None:

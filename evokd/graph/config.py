@@ -168,6 +168,11 @@ class RunConfig:
         "round and then the ones the student is least sure of, spread over its predicted "
         "labels (more for the analyst's weak ones); `random`: at random (the yardstick)",
         choices=("auto", "random"))
+    cold_start: Literal["typical", "random"] = setting(
+        "typical", "how `--selection auto` picks round 1, before the student has seen a pool "
+        "text: `typical`, the most typical text of each cluster of the student's sentence "
+        "embeddings; `random`, the texts `--selection random` would pick",
+        choices=("typical", "random"))
     pool_scan: int = setting(
         2000, "pool texts the student scores per round (a seeded random sample of the texts "
         "not yet picked; the round's picks come from them), which bounds a round's time for "

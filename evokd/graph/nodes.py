@@ -155,7 +155,8 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
 async def select(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Pick the round's pool texts for the labeler (``--pool``; see ``graph.selection``): the
     student scores a sample of the texts not picked yet; typical, diverse ones in the first
-    round, then the least certain, spread over its predicted labels; or at random."""
+    round (or random ones, ``--cold-start random``), then the least certain, spread over its
+    predicted labels; or at random."""
     ctx = runtime.context
     quota = pool_quota(ctx.config)
     if not quota or ctx.pool is None or state.get("stop_reason"):
@@ -165,7 +166,8 @@ async def select(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     scanned = scan_sample(len(ctx.pool.texts), picked, ctx.config.pool_scan,
                           ctx.config.seed * 1000 + round_no)
     method, positions, predicted = "random", list(range(min(quota, len(scanned)))), {}
-    if ctx.config.selection == "auto" and scanned:
+    cold = not picked and ctx.config.cold_start == "random"
+    if ctx.config.selection == "auto" and scanned and not cold:
         ctx.progress.phase(f"round {round_no}: scoring {len(scanned):,} pool texts")
         student = ctx.students.cached(ctx.spec, str(ctx.run_dir.at(state["student_path"])),
                                       ctx.hardware)
