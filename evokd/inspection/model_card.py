@@ -21,9 +21,6 @@ CARD = "README.md"
 JsonDict = dict[str, Any]
 
 
-_FIRST = {"typical": "typical ones", "random": "random ones"}  # --cold-start: round 1's picks
-
-
 def _sources(config: dict[str, Any]) -> str:
     """Where the run's texts came from, in words."""
     written = ("an LLM generator wrote easy texts (what it knows) and hard texts (aimed at its "
@@ -33,7 +30,7 @@ def _sources(config: dict[str, Any]) -> str:
         return written
     picked = ("texts were picked from a pool of real unlabelled texts ("
               + ("at random" if config.get("selection") == "random" else
-                 f"{_FIRST[config.get('cold_start', 'typical')]} first, then those the "
+                 f"{config.get('cold_start', 'typical')} ones first, then those the "
                  "student was least sure of") + ")")
     return (picked.replace("texts were picked", "hard texts were picked")
             + " and an LLM generator wrote easy texts") if source == "mixed" else picked
