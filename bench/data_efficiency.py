@@ -16,6 +16,8 @@ For each seed, against a fresh gold teacher each time:
   the easy quota written;
 - ``pool_cold`` (only by ``--arms``): the pool selection with ``--cold-start random`` (round 1
   picks what ``pool_random`` picks, later rounds as ``pool``);
+- ``pool_dense`` (only by ``--arms``): the pool selection with ``--later-picks dense`` (rounds
+  after the first weigh the student's unsureness by how typical a text is);
 - ``static``: ``--strategy static`` given the dearer writing EvoKD arm's token spend as
   ``--budget-tokens`` and more rounds, so the budget ends it (equal tokens);
 - ``random-N``: the seed set + N random gold train sentences (N = the samples EvoKD kept; not
@@ -188,8 +190,10 @@ def random_gold(args: argparse.Namespace, seed: int, n: int) -> list[dict[str, A
 
 # quote: EvoKD with --quote-errors (with --quote K); pool, pool_random: EvoKD picking train
 # texts with its selection or at random (with --pool); pool_mixed: hard quota picked, easy
-# written (with --mixed); pool_cold: the selection after a random round 1 (with --arms)
-ARMS = ("evokd", "quote", "pool", "pool_random", "pool_mixed", "pool_cold", "static")
+# written (with --mixed); pool_cold: the selection after a random round 1, pool_dense: later
+# picks weighed by typicality (both with --arms)
+ARMS = ("evokd", "quote", "pool", "pool_random", "pool_mixed", "pool_cold", "pool_dense",
+        "static")
 
 
 def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -202,7 +206,9 @@ _LOOP_FLAGS = {"evokd": ["--quote-errors", "0"],  # EvoKD as it was: no quoted m
                "pool_random": ["--pool", "train", "--selection", "random"],
                "pool_mixed": ["--pool", "train", "--source", "mixed"],
                "pool_cold": ["--pool", "train", "--selection", "auto", "--cold-start",
-                             "random"]}
+                             "random"],
+               "pool_dense": ["--pool", "train", "--selection", "auto", "--later-picks",
+                              "dense"]}
 WRITING = ("evokd", "quote")  # the arms whose token spend is static's budget
 
 
@@ -347,7 +353,7 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
     names = {"seed_student": "seed student", "evokd": "EvoKD", "quote": "EvoKD + quotes",
              "pool": "pool (chosen)", "pool_random": "pool (random picks)",
              "pool_mixed": "pool + written (mixed)",
-             "pool_cold": "pool (random round 1)",
+             "pool_cold": "pool (random round 1)", "pool_dense": "pool (dense later picks)",
              "static": "static (equal tokens)", "random_n": "random-N",
              "random_2n": "random-2N", "pool_once": "pool once"}
     lines = ["| seed | " + " | ".join(names[k] for k in keys) + " | N |",
@@ -360,7 +366,8 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
                      + f" | {statistics.fmean(r['n'] for r in rows):.0f} |")
     pairs = [(a, b) for a, b in (("quote", "static"), ("evokd", "static"), ("quote", "evokd"),
                                  ("pool", "pool_random"), ("pool_cold", "pool"),
-                                 ("pool_cold", "pool_random"), ("pool", "evokd"),
+                                 ("pool_cold", "pool_random"), ("pool_dense", "pool"),
+                                 ("pool_dense", "pool_random"), ("pool", "evokd"),
                                  ("pool_mixed", "pool"), ("pool_mixed", "evokd"),
                                  ("pool_random", "evokd"), ("evokd", "random_n"),
                                  ("quote", "random_n")) if a in keys and b in keys]

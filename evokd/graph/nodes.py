@@ -155,8 +155,8 @@ async def analyst(state: LoopState, runtime: Ctx) -> dict[str, Any]:
 async def select(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Pick the round's pool texts for the labeler (``--pool``; see ``graph.selection``): the
     student scores a sample of the texts not picked yet; typical, diverse ones in the first
-    round (or random ones, ``--cold-start random``), then the least certain, spread over its
-    predicted labels; or at random."""
+    round (or random ones, ``--cold-start random``), then the least certain (``--later-picks
+    dense``: weighed by typicality), spread over its predicted labels; or at random."""
     ctx = runtime.context
     quota = pool_quota(ctx.config)
     if not quota or ctx.pool is None or state.get("stop_reason"):
@@ -175,10 +175,10 @@ async def select(state: LoopState, runtime: Ctx) -> dict[str, Any]:
         probe = await asyncio.to_thread(student.probe, examples)
         words = [len(ctx.pool.texts[i].split()) for i in scanned]
         if picked:
-            method = "uncertain"
+            method = ctx.config.later_picks
             weak = (state.get("analysis") or {}).get("weak_labels") or []
             positions = await asyncio.to_thread(uncertain_spread, probe, words, ctx.spec.kind,
-                                                weak, quota)
+                                                weak, quota, method == "dense")
         else:
             method = "typical"
             positions = await asyncio.to_thread(typical_diverse, probe.embeddings, quota,

@@ -12,7 +12,10 @@ bounds the round's time for any pool size) with the current student (``Student.p
   prediction per word), at least ``MIN_WORDS`` long, spread over the labels it predicts (NER:
   the entity types it finds, ``none`` for texts without one) in shares that favour the
   analyst's weak labels, with no two picks nearly the same text (cosine of their embeddings
-  above ``MAX_SIMILARITY``) while other texts are left;
+  above ``MAX_SIMILARITY``) while other texts are left; with ``--later-picks dense`` the order
+  is the product of two ranks, how unsure the student is and how typical the text is of the
+  scanned sample (information density, Settles & Craven 2008), so that odd one-off texts the
+  student is unsure of give way to unsure texts like many others;
 - ``--selection random``: the sample's first texts (the yardstick).
 
 torch is imported only here, inside the functions, when a pool is used.
@@ -85,9 +88,7 @@ def typical_diverse(embeddings: Any, k: int, seed: int,
     n = x.shape[0]
     if n <= k:
         return list(range(n))
-    similarity = x @ x.T
-    nearest = similarity.topk(min(NEIGHBOURS + 1, n), dim=1).values[:, 1:]  # without itself
-    typicality = nearest.mean(dim=1)
+    typicality = typicality_of(x)
     assignment = _kmeans(x, k, torch.Generator().manual_seed(seed))
     clusters = sorted(((assignment == c).nonzero().flatten() for c in range(k)),
                       key=lambda members: -len(members))
@@ -95,6 +96,35 @@ def typical_diverse(embeddings: Any, k: int, seed: int,
     taken = set(chosen)
     rest = [int(i) for i in typicality.argsort(descending=True) if int(i) not in taken]
     return (chosen + rest)[:k]
+
+
+def typicality_of(x: Any) -> Any:
+    """Each unit row's mean cosine similarity to its ``NEIGHBOURS`` nearest other rows."""
+    n = x.shape[0]
+    if n < 2:
+        return x.new_ones(n)
+    nearest = (x @ x.T).topk(min(NEIGHBOURS + 1, n), dim=1).values[:, 1:]  # without itself
+    return nearest.mean(dim=1)
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    """Each value's rank in (0, 1], 1 for the largest (ties in the given order)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    for rank, i in enumerate(order, start=1):
+        ranks[i] = rank / len(values)
+    return ranks
+
+
+def pick_order(probe: Probe, dense: bool) -> list[int]:
+    """Positions from the first to pick to the last: least confident first, or (``dense``)
+    highest product of the unsureness rank and the typicality rank first."""
+    positions = range(len(probe.confidence))
+    if not dense:
+        return sorted(positions, key=lambda i: probe.confidence[i])
+    unsure = _ranks([-c for c in probe.confidence])
+    typical = _ranks(typicality_of(_matrix(probe.embeddings)).tolist())
+    return sorted(positions, key=lambda i: -unsure[i] * typical[i])
 
 
 def _kmeans(x: Any, k: int, generator: Any) -> Any:
@@ -125,12 +155,12 @@ def _kmeans(x: Any, k: int, generator: Any) -> Any:
 
 
 def uncertain_spread(probe: Probe, words: Sequence[int], kind: str, weak: Collection[str],
-                     k: int) -> list[int]:
-    """``k`` positions: the least confident texts of at least ``MIN_WORDS`` words, shared out
-    over the predicted labels (weak labels ``WEAK_SHARE`` times as much), no two nearly the
-    same."""
+                     k: int, dense: bool = False) -> list[int]:
+    """``k`` positions: the least confident texts (``dense``: weighed by typicality, see
+    ``pick_order``) of at least ``MIN_WORDS`` words, shared out over the predicted labels (weak
+    labels ``WEAK_SHARE`` times as much), no two nearly the same."""
     x = _matrix(probe.embeddings)
-    by_confidence = sorted(range(len(probe.confidence)), key=lambda i: probe.confidence[i])
+    by_confidence = pick_order(probe, dense)
     long_enough = [i for i in by_confidence if words[i] >= MIN_WORDS]
     order = long_enough + [i for i in by_confidence if words[i] < MIN_WORDS]
     groups = {i: predicted_groups(probe.predicted[i], kind) for i in order}
