@@ -16,6 +16,7 @@ from evokd.graph.config import RunConfig
 from evokd.graph.selection import (
     MIN_WORDS,
     group_counts,
+    pick_order,
     predicted_groups,
     scan_sample,
     typical_diverse,
@@ -197,6 +198,17 @@ def test_later_rounds_take_the_least_sure_long_texts_spread_over_labels() -> Non
     assert group_counts(probe, picks, "ner") == {"LOC": 2, "PER": 1}
     # nothing else left: the short text comes last, not never
     assert set(uncertain_spread(probe, words, "ner", weak=[], k=6)) == set(range(6))
+
+
+def test_dense_later_picks_let_unsure_one_off_texts_give_way_to_unsure_typical_ones() -> None:
+    x = _clusters([30, 1, 1])  # 30 texts alike, two one-off texts (positions 30 and 31)
+    confidence = [-0.1 - 0.01 * i for i in range(30)] + [-2.0, -1.9]  # the one-offs least sure
+    probe = Probe(confidence=confidence, predicted=["a"] * 32, embeddings=x)
+    assert pick_order(probe, dense=False)[:3] == [30, 31, 29]
+    dense = pick_order(probe, dense=True)  # ranks: unsure x typical
+    assert dense[0] in range(20, 30) and min(dense.index(30), dense.index(31)) > 10
+    assert uncertain_spread(probe, [9] * 32, "cls", weak=[], k=2, dense=True)[0] == dense[0]
+    assert sorted(dense) == list(range(32))
 
 
 def test_near_identical_texts_are_not_picked_twice() -> None:
