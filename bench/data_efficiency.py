@@ -296,12 +296,22 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
     return row
 
 
+# the columns that belong to the arm that set N (the yardsticks are paired with its samples)
+YARDSTICK_KEYS = ("n", "n_arm", "seed_student", "random_n", "random_2n", "pool_once")
+
+
 def merge_rows(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows already in ``path`` with ``rows`` merged in by seed (a new row's columns replace
-    the old row's, the old row's other columns stay); written back to ``path``."""
+    the old row's, the old row's other columns stay); written back to ``path``. A row that only
+    adds arms keeps the old row's yardsticks (N and what was trained at N), which stay paired
+    with the arm that set N."""
     old = {r["seed"]: r for r in json.loads(path.read_text())} if path.exists() else {}
     for row in rows:
-        old[row["seed"]] = {**old.get(row["seed"], {}), **row}
+        before = old.get(row["seed"], {})
+        base = before.get("n_arm")
+        if base and base != row.get("n_arm") and base not in row:  # new arms only
+            row = {**row, **{k: before[k] for k in YARDSTICK_KEYS if k in before}}
+        old[row["seed"]] = {**before, **row}
     merged = sorted(old.values(), key=lambda r: r["seed"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2) + "\n")

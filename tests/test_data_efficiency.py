@@ -45,6 +45,22 @@ def test_rows_of_earlier_invocations_are_kept_and_a_rerun_seed_updated(tmp_path:
                for line in lines)
 
 
+def test_a_row_that_only_adds_arms_keeps_the_yardsticks_of_the_arm_that_set_n(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "efficiency.json"
+    merge_rows(path, [{"seed": 3, "n": 200, "n_arm": "pool", "random_n": 0.64, "pool": 0.73,
+                       "pool_random": 0.67, "seed_student": 0.26}])
+    added = {"seed": 3, "n": 199, "n_arm": "pool_cold", "random_n": 0.65, "pool_cold": 0.70,
+             "seed_student": 0.26}
+    [row] = merge_rows(path, [added])
+    assert (row["n"], row["n_arm"], row["random_n"], row["pool_cold"]) == (200, "pool", 0.64,
+                                                                           0.70)
+    # measuring the arm that set N again replaces its yardsticks too
+    [row] = merge_rows(path, [{**added, "n_arm": "pool", "pool": 0.72}])
+    assert (row["n"], row["random_n"], row["pool"]) == (199, 0.65, 0.72)
+
+
 def test_a_paired_interval_is_the_t_interval_of_the_differences() -> None:
     mean, low, high = paired_interval([0.01, 0.03, 0.02, 0.04, 0.00])
     assert mean == pytest.approx(0.02)
