@@ -160,9 +160,9 @@ def uncertain_spread(probe: Probe, words: Sequence[int], kind: str, weak: Collec
     ``pick_order``) of at least ``MIN_WORDS`` words, shared out over the predicted labels (weak
     labels ``WEAK_SHARE`` times as much), no two nearly the same."""
     x = _matrix(probe.embeddings)
-    by_confidence = pick_order(probe, dense)
-    long_enough = [i for i in by_confidence if words[i] >= MIN_WORDS]
-    order = long_enough + [i for i in by_confidence if words[i] < MIN_WORDS]
+    ranked = pick_order(probe, dense)
+    long_enough = [i for i in ranked if words[i] >= MIN_WORDS]
+    order = long_enough + [i for i in ranked if words[i] < MIN_WORDS]
     groups = {i: predicted_groups(probe.predicted[i], kind) for i in order}
     present = sorted({g for gs in groups.values() for g in gs})
     shares = allocate({g: WEAK_SHARE if g in weak else 1.0 for g in present}, k)
