@@ -201,14 +201,13 @@ def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, A
     return [{k: s[k] for k in keys} for s in samples]
 
 
+_CHOSEN = ["--pool", "train", "--selection", "auto"]  # the pool arms' own selection
 _LOOP_FLAGS = {"evokd": ["--quote-errors", "0"],  # EvoKD as it was: no quoted mistakes
-               "pool": ["--pool", "train", "--selection", "auto"],
+               "pool": _CHOSEN,
                "pool_random": ["--pool", "train", "--selection", "random"],
                "pool_mixed": ["--pool", "train", "--source", "mixed"],
-               "pool_cold": ["--pool", "train", "--selection", "auto", "--cold-start",
-                             "random"],
-               "pool_dense": ["--pool", "train", "--selection", "auto", "--later-picks",
-                              "dense"]}
+               "pool_cold": [*_CHOSEN, "--cold-start", "random"],
+               "pool_dense": [*_CHOSEN, "--later-picks", "dense"]}
 WRITING = ("evokd", "quote")  # the arms whose token spend is static's budget
 
 

@@ -28,11 +28,11 @@ def _sources(config: dict[str, Any]) -> str:
     source = config.get("source") or "auto"
     if not config.get("pool") or source == "generate":
         return written
-    picked = ("texts were picked from a pool of real unlabelled texts ("
-              + ("at random" if config.get("selection") == "random" else
-                 f"{config.get('cold_start', 'typical')} ones first, then those the "
-                 "student was least sure of" + (", weighed by how typical they are"
-                 if config.get("later_picks") == "dense" else "")) + ")")
+    later = "those the student was least sure of" + (
+        ", weighed by how typical they are" if config.get("later_picks") == "dense" else "")
+    how = ("at random" if config.get("selection") == "random"
+           else f"{config.get('cold_start', 'typical')} ones first, then {later}")
+    picked = f"texts were picked from a pool of real unlabelled texts ({how})"
     return (picked.replace("texts were picked", "hard texts were picked")
             + " and an LLM generator wrote easy texts") if source == "mixed" else picked
 
