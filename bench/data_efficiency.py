@@ -18,6 +18,8 @@ For each seed, against a fresh gold teacher each time:
   picks what ``pool_random`` picks, later rounds as ``pool``);
 - ``pool_dense`` (only by ``--arms``): the pool selection with ``--later-picks dense`` (rounds
   after the first weigh the student's unsureness by how typical a text is);
+- ``pool_total`` (only by ``--arms``): the pool selection with ``--later-picks total`` (rounds
+  after the first take the texts with the most unsureness summed over their words);
 - ``static``: ``--strategy static`` given the dearer writing EvoKD arm's token spend as
   ``--budget-tokens`` and more rounds, so the budget ends it (equal tokens);
 - ``random-N``: the seed set + N random gold train sentences (N = the samples EvoKD kept; not
@@ -191,9 +193,10 @@ def random_gold(args: argparse.Namespace, seed: int, n: int) -> list[dict[str, A
 # quote: EvoKD with --quote-errors (with --quote K); pool, pool_random: EvoKD picking train
 # texts with its selection or at random (with --pool); pool_mixed: hard quota picked, easy
 # written (with --mixed); pool_cold: the selection after a random round 1, pool_dense: later
-# picks weighed by typicality (both with --arms)
+# picks weighed by typicality, pool_total: later picks by unsureness summed over the words
+# (all three with --arms)
 ARMS = ("evokd", "quote", "pool", "pool_random", "pool_mixed", "pool_cold", "pool_dense",
-        "static")
+        "pool_total", "static")
 
 
 def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -207,7 +210,8 @@ _LOOP_FLAGS = {"evokd": ["--quote-errors", "0"],  # EvoKD as it was: no quoted m
                "pool_random": ["--pool", "train", "--selection", "random"],
                "pool_mixed": ["--pool", "train", "--source", "mixed"],
                "pool_cold": [*_CHOSEN, "--cold-start", "random"],
-               "pool_dense": [*_CHOSEN, "--later-picks", "dense"]}
+               "pool_dense": [*_CHOSEN, "--later-picks", "dense"],
+               "pool_total": [*_CHOSEN, "--later-picks", "total"]}
 WRITING = ("evokd", "quote")  # the arms whose token spend is static's budget
 
 
@@ -363,6 +367,7 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
              "pool": "pool (chosen)", "pool_random": "pool (random picks)",
              "pool_mixed": "pool + written (mixed)",
              "pool_cold": "pool (random round 1)", "pool_dense": "pool (dense later picks)",
+             "pool_total": "pool (total later picks)",
              "static": "static (equal tokens)", "random_n": "random-N",
              "random_2n": "random-2N", "pool_once": "pool once"}
     lines = ["| seed | " + " | ".join(names[k] for k in keys) + " | N |",
@@ -376,7 +381,8 @@ def table(rows: list[dict[str, Any]], twice: bool) -> str:
     pairs = [(a, b) for a, b in (("quote", "static"), ("evokd", "static"), ("quote", "evokd"),
                                  ("pool", "pool_random"), ("pool_cold", "pool"),
                                  ("pool_cold", "pool_random"), ("pool_dense", "pool"),
-                                 ("pool_dense", "pool_random"), ("pool", "evokd"),
+                                 ("pool_dense", "pool_random"), ("pool_total", "pool"),
+                                 ("pool_total", "pool_random"), ("pool", "evokd"),
                                  ("pool_mixed", "pool"), ("pool_mixed", "evokd"),
                                  ("pool_random", "evokd"), ("evokd", "random_n"),
                                  ("quote", "random_n")) if a in keys and b in keys]

@@ -204,11 +204,27 @@ def test_dense_later_picks_let_unsure_one_off_texts_give_way_to_unsure_typical_o
     x = _clusters([30, 1, 1])  # 30 texts alike, two one-off texts (positions 30 and 31)
     confidence = [-0.1 - 0.01 * i for i in range(30)] + [-2.0, -1.9]  # the one-offs least sure
     probe = Probe(confidence=confidence, predicted=["a"] * 32, embeddings=x)
-    assert pick_order(probe, dense=False)[:3] == [30, 31, 29]
-    dense = pick_order(probe, dense=True)  # ranks: unsure x typical
+    assert pick_order(probe, "uncertain")[:3] == [30, 31, 29]
+    dense = pick_order(probe, "dense")  # ranks: unsure x typical
     assert dense[0] in range(20, 30) and min(dense.index(30), dense.index(31)) > 10
-    assert uncertain_spread(probe, [9] * 32, "cls", weak=[], k=2, dense=True)[0] == dense[0]
+    assert uncertain_spread(probe, [9] * 32, "cls", weak=[], k=2, order="dense")[0] == dense[0]
     assert sorted(dense) == list(range(32))
+
+
+def test_total_later_picks_put_long_texts_with_several_unsure_words_first() -> None:
+    x = _clusters([2, 2, 2])
+    # per word: text 0 is the least sure, but short; text 3 is less unsure per word, and long
+    confidence = [-0.9, -0.5, -0.2, -0.3, -0.1, -0.6]
+    words = [6, 8, 30, 25, 40, 5]
+    probe = Probe(confidence=confidence, predicted=["a"] * 6, embeddings=x)
+    assert pick_order(probe, "uncertain") == [0, 5, 1, 3, 2, 4]
+    # summed: 0 -> -5.4, 1 -> -4.0, 2 -> -6.0, 3 -> -7.5, 4 -> -4.0, 5 -> -3.0
+    assert pick_order(probe, "total", words) == [3, 2, 0, 1, 4, 5]
+    assert uncertain_spread(probe, words, "cls", weak=[], k=2, order="total") == [3, 2]
+    with pytest.raises(ValueError, match="length in words"):
+        pick_order(probe, "total")
+    with pytest.raises(ValueError, match="unknown order 'longest'"):
+        pick_order(probe, "longest", words)
 
 
 def test_near_identical_texts_are_not_picked_twice() -> None:

@@ -173,11 +173,13 @@ class RunConfig:
         "text: `typical`, the most typical text of each cluster of the student's sentence "
         "embeddings; `random`, the texts `--selection random` would pick",
         choices=("typical", "random"))
-    later_picks: Literal["uncertain", "dense"] = setting(
+    later_picks: Literal["uncertain", "dense", "total"] = setting(
         "uncertain", "how `--selection auto` picks after round 1: `uncertain`, the texts the "
-        "student is least sure of; `dense`, unsure texts that are also typical of the pool "
-        "(the product of the two ranks), so that odd one-off texts give way",
-        choices=("uncertain", "dense"))
+        "student is least sure of (per word); `dense`, unsure texts that are also typical of "
+        "the pool (the product of the two ranks), so that odd one-off texts give way; "
+        "`total`, the most unsureness summed over a text's words (longer texts, more words "
+        "to label per pick)",
+        choices=("uncertain", "dense", "total"))
     pool_scan: int = setting(
         2000, "pool texts the student scores per round (a seeded random sample of the texts "
         "not yet picked; the round's picks come from them), which bounds a round's time for "

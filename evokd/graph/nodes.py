@@ -156,7 +156,8 @@ async def select(state: LoopState, runtime: Ctx) -> dict[str, Any]:
     """Pick the round's pool texts for the labeler (``--pool``; see ``graph.selection``): the
     student scores a sample of the texts not picked yet; typical, diverse ones in the first
     round (or random ones, ``--cold-start random``), then the least certain (``--later-picks
-    dense``: weighed by typicality), spread over its predicted labels; or at random."""
+    dense``: weighed by typicality; ``total``: summed over the words), spread over its
+    predicted labels; or at random."""
     ctx = runtime.context
     quota = pool_quota(ctx.config)
     if not quota or ctx.pool is None or state.get("stop_reason"):
@@ -178,7 +179,7 @@ async def select(state: LoopState, runtime: Ctx) -> dict[str, Any]:
             method = ctx.config.later_picks
             weak = (state.get("analysis") or {}).get("weak_labels") or []
             positions = await asyncio.to_thread(uncertain_spread, probe, words, ctx.spec.kind,
-                                                weak, quota, method == "dense")
+                                                weak, quota, method)
         else:
             method = "typical"
             positions = await asyncio.to_thread(typical_diverse, probe.embeddings, quota,

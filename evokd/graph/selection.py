@@ -15,7 +15,10 @@ bounds the round's time for any pool size) with the current student (``Student.p
   above ``MAX_SIMILARITY``) while other texts are left; with ``--later-picks dense`` the order
   is the product of two ranks, how unsure the student is and how typical the text is of the
   scanned sample (information density, Settles & Craven 2008), so that odd one-off texts the
-  student is unsure of give way to unsure texts like many others;
+  student is unsure of give way to unsure texts like many others; with ``--later-picks total``
+  it is the unsureness summed over the text's words (total, not mean, as in Settles & Craven's
+  total token entropy), so that long texts with several unsure words come first and each
+  label costs more words;
 - ``--selection random``: the sample's first texts (the yardstick).
 
 torch is imported only here, inside the functions, when a pool is used.
@@ -116,12 +119,22 @@ def _ranks(values: Sequence[float]) -> list[float]:
     return ranks
 
 
-def pick_order(probe: Probe, dense: bool) -> list[int]:
-    """Positions from the first to pick to the last: least confident first, or (``dense``)
-    highest product of the unsureness rank and the typicality rank first."""
+ORDERS = ("uncertain", "dense", "total")  # the later rounds' orders (``--later-picks``)
+
+
+def pick_order(probe: Probe, order: str, words: Sequence[int] | None = None) -> list[int]:
+    """Positions from the first to pick to the last: least confident first (``uncertain``);
+    highest product of the unsureness rank and the typicality rank first (``dense``); or the
+    lowest confidence summed over the text's ``words`` first (``total``)."""
     positions = range(len(probe.confidence))
-    if not dense:
+    if order == "uncertain":
         return sorted(positions, key=lambda i: probe.confidence[i])
+    if order == "total":
+        if words is None:
+            raise ValueError("the total order needs each text's length in words")
+        return sorted(positions, key=lambda i: probe.confidence[i] * words[i])
+    if order != "dense":
+        raise ValueError(f"unknown order {order!r}; the orders are {', '.join(ORDERS)}")
     unsure = _ranks([-c for c in probe.confidence])
     typical = _ranks(typicality_of(_matrix(probe.embeddings)).tolist())
     return sorted(positions, key=lambda i: -unsure[i] * typical[i])
@@ -155,12 +168,12 @@ def _kmeans(x: Any, k: int, generator: Any) -> Any:
 
 
 def uncertain_spread(probe: Probe, words: Sequence[int], kind: str, weak: Collection[str],
-                     k: int, dense: bool = False) -> list[int]:
-    """``k`` positions: the least confident texts (``dense``: weighed by typicality, see
-    ``pick_order``) of at least ``MIN_WORDS`` words, shared out over the predicted labels (weak
-    labels ``WEAK_SHARE`` times as much), no two nearly the same."""
+                     k: int, order: str = "uncertain") -> list[int]:
+    """``k`` positions: the least confident texts (in ``order``, see ``pick_order``) of at
+    least ``MIN_WORDS`` words, shared out over the predicted labels (weak labels
+    ``WEAK_SHARE`` times as much), no two nearly the same."""
     x = _matrix(probe.embeddings)
-    ranked = pick_order(probe, dense)
+    ranked = pick_order(probe, order, words)
     long_enough = [i for i in ranked if words[i] >= MIN_WORDS]
     order = long_enough + [i for i in ranked if words[i] < MIN_WORDS]
     groups = {i: predicted_groups(probe.predicted[i], kind) for i in order}

@@ -19,6 +19,8 @@ from evokd.student.backbone import hub_id
 
 CARD = "README.md"
 JsonDict = dict[str, Any]
+LATER_PICKS = {"dense": ", weighed by how typical they are",
+               "total": ", summed over their words"}  # what --later-picks adds to "least sure"
 
 
 def _sources(config: dict[str, Any]) -> str:
@@ -28,8 +30,8 @@ def _sources(config: dict[str, Any]) -> str:
     source = config.get("source") or "auto"
     if not config.get("pool") or source == "generate":
         return written
-    later = "those the student was least sure of" + (
-        ", weighed by how typical they are" if config.get("later_picks") == "dense" else "")
+    later = "those the student was least sure of" + LATER_PICKS.get(
+        str(config.get("later_picks")), "")
     how = ("at random" if config.get("selection") == "random"
            else f"{config.get('cold_start', 'typical')} ones first, then {later}")
     picked = f"texts were picked from a pool of real unlabelled texts ({how})"
