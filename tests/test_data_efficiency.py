@@ -210,19 +210,22 @@ def test_the_random_cold_start_arm_is_paired_with_both_pool_arms() -> None:
                for line in lines)
 
 
-def test_the_dense_arm_is_paired_with_both_pool_arms() -> None:
-    args = parse_args(["--task", "conll03", "--out", "x", "--arms", "pool_dense"])
-    assert arms_to_run(args) == ["pool_dense"]
-    assert _arm_extra(args, "pool_dense")[-2:] == ["--later-picks", "dense"]
+@pytest.mark.parametrize(("arm", "order", "name"), [("pool_dense", "dense", "dense later picks"),
+                                                    ("pool_total", "total", "total later picks")])
+def test_the_later_picks_arms_are_paired_with_both_pool_arms(arm: str, order: str,
+                                                              name: str) -> None:
+    args = parse_args(["--task", "conll03", "--out", "x", "--arms", arm])
+    assert arms_to_run(args) == [arm]
+    assert _arm_extra(args, arm)[-2:] == ["--later-picks", order]
     rows = [{"seed": seed, "n": 200, "seed_student": 0.27, "random_n": 0.68, "pool": pool,
-             "pool_random": 0.70, "pool_dense": dense}
-            for seed, pool, dense in ((1, 0.72, 0.74), (2, 0.71, 0.72), (3, 0.74, 0.77))]
+             "pool_random": 0.70, arm: other}
+            for seed, pool, other in ((1, 0.72, 0.74), (2, 0.71, 0.72), (3, 0.74, 0.77))]
     lines = table(rows, twice=False).splitlines()
-    assert "| pool (dense later picks) |" in lines[0]
+    assert f"| pool ({name}) |" in lines[0]
     # differences 2, 1, 3 points: mean 2.0, std 1.0, t(2) = 4.303 -> half width 2.48
-    assert any(line.startswith("| pool (dense later picks) − pool (chosen) | +2.0 [-0.5, +4.5] ")
+    assert any(line.startswith(f"| pool ({name}) − pool (chosen) | +2.0 [-0.5, +4.5] ")
                for line in lines)
-    assert any(line.startswith("| pool (dense later picks) − pool (random picks) | +4.3 ")
+    assert any(line.startswith(f"| pool ({name}) − pool (random picks) | +4.3 ")
                for line in lines)
 
 

@@ -89,14 +89,16 @@ def test_a_random_cold_start_picks_round_1_as_random_selection_does(
     assert "(random ones first, then those the student was least sure of)" in card
 
 
-def test_dense_later_picks_are_named_in_the_trace_and_the_model_card(
-    run_loop: RunLoop, news_pool: Path, env_key,
+@pytest.mark.parametrize(("order", "words"), [("dense", "weighed by how typical they are"),
+                                               ("total", "summed over their words")])
+def test_the_later_picks_order_is_named_in_the_trace_and_the_model_card(
+    run_loop: RunLoop, news_pool: Path, env_key, order: str, words: str,
 ) -> None:
-    _, run_dir = run_loop(reply, "--pool", str(news_pool), "--later-picks", "dense")
+    _, run_dir = run_loop(reply, "--pool", str(news_pool), "--later-picks", order)
     selected = [e for e in read_jsonl(run_dir / "trace.jsonl") if e["event"] == "selected"]
-    assert [(e["method"], e["picked"]) for e in selected] == [("typical", 8), ("dense", 8)]
+    assert [(e["method"], e["picked"]) for e in selected] == [("typical", 8), (order, 8)]
     card = (run_dir / "student" / "README.md").read_text()
-    assert "least sure of, weighed by how typical they are)" in card
+    assert f"least sure of, {words})" in card
 
 
 def test_random_selection_on_train_texts_of_a_classification_task(run_loop: RunLoop,
