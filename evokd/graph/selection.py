@@ -175,8 +175,8 @@ def uncertain_spread(probe: Probe, words: Sequence[int], kind: str, weak: Collec
     x = _matrix(probe.embeddings)
     ranked = pick_order(probe, order, words)
     long_enough = [i for i in ranked if words[i] >= MIN_WORDS]
-    order = long_enough + [i for i in ranked if words[i] < MIN_WORDS]
-    groups = {i: predicted_groups(probe.predicted[i], kind) for i in order}
+    candidates = long_enough + [i for i in ranked if words[i] < MIN_WORDS]
+    groups = {i: predicted_groups(probe.predicted[i], kind) for i in candidates}
     present = sorted({g for gs in groups.values() for g in gs})
     shares = allocate({g: WEAK_SHARE if g in weak else 1.0 for g in present}, k)
     chosen: list[int] = []
@@ -185,7 +185,7 @@ def uncertain_spread(probe: Probe, words: Sequence[int], kind: str, weak: Collec
         return all(float(x[i] @ x[j]) <= MAX_SIMILARITY for j in chosen)
 
     for group in shares:  # the group's least sure text apart from the picks, else any such
-        free = [i for i in order if i not in chosen]  # text, else the least sure one left
+        free = [i for i in candidates if i not in chosen]  # text, else the least sure one
         pick = next((i for i in free if group in groups[i] and apart(i)), None)
         pick = pick if pick is not None else next((i for i in free if apart(i)), None)
         pick = pick if pick is not None else next(iter(free), None)
