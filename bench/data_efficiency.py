@@ -57,6 +57,7 @@ tables are kept in ``bench/results/`` (run folders are not): copy one to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -149,29 +150,42 @@ def costs(samples: list[dict[str, Any]], kind: str) -> dict[str, Any]:
             "mix": dict(sorted(mix.items()))}
 
 
+def train_once(task: str, data_dir: str | None, seed: int, extra: list[dict[str, Any]],
+               steps: int, learning_rate: float | None = None,
+               backbone: str | None = None) -> dict[str, Any]:
+    """The seed set + ``extra`` trained once from the backbone (the default student's unless
+    given; ``steps`` steps of 16, training seed ``seed`` × 1000, the recipe's learning rate
+    unless given); test and dev scores."""
+    from evokd.student import DEFAULT_STUDENT, Student, TrainSettings
+    from evokd.student.hardware import DEFAULT_MAX_LENGTH, resolve_hardware
+    from evokd.tasks import load_task_data, resolve_data_dir, resolve_task
+    from evokd.tasks.sampler import seed_examples
+
+    spec = resolve_task(task, resolve_data_dir(data_dir))
+    data = load_task_data(spec)
+    seeds = seed_examples(spec, data, 1, seed)
+    hardware = resolve_hardware("auto", "auto", DEFAULT_MAX_LENGTH[spec.kind])
+    student = Student.create(spec, backbone or DEFAULT_STUDENT, seed, hardware)
+    settings = TrainSettings(min_steps=steps, seed=seed * 1000)
+    if learning_rate is not None:
+        settings = dataclasses.replace(settings, learning_rate=learning_rate)
+    started = time.perf_counter()
+    student.train(seeds + extra, settings)
+    dev = student.evaluate(data.dev)
+    test = student.evaluate(data.test) if data.test else dev
+    return {"n": len(extra), "dev_f1": dev["f1"], "test_f1": test["f1"],
+            "dev_accuracy": dev.get("accuracy"), "test_accuracy": test.get("accuracy"),
+            "wall_s": round(time.perf_counter() - started)}
+
+
 def yardstick(args: argparse.Namespace, seed: int, name: str, extra: list[dict[str, Any]],
               out: Path) -> dict[str, Any]:
     """Seed set + ``extra`` trained once from the backbone; test and dev scores (cached)."""
     path = out / f"{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    from evokd.student import DEFAULT_STUDENT, Student, TrainSettings
-    from evokd.student.hardware import DEFAULT_MAX_LENGTH, resolve_hardware
-    from evokd.tasks import load_task_data, resolve_data_dir, resolve_task
-    from evokd.tasks.sampler import seed_examples
-
-    spec = resolve_task(args.task, resolve_data_dir(args.data_dir))
-    data = load_task_data(spec)
-    seeds = seed_examples(spec, data, 1, seed)
-    hardware = resolve_hardware("auto", "auto", DEFAULT_MAX_LENGTH[spec.kind])
-    student = Student.create(spec, DEFAULT_STUDENT, seed, hardware)
-    started = time.perf_counter()
-    student.train(seeds + extra, TrainSettings(min_steps=args.train_steps, seed=seed * 1000))
-    dev = student.evaluate(data.dev)
-    test = student.evaluate(data.test) if data.test else dev
-    result = {"name": name, "n": len(extra), "dev_f1": dev["f1"], "test_f1": test["f1"],
-              "dev_accuracy": dev.get("accuracy"), "test_accuracy": test.get("accuracy"),
-              "wall_s": round(time.perf_counter() - started)}
+    result = {"name": name, **train_once(args.task, args.data_dir, seed, extra,
+                                         args.train_steps)}
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result) + "\n")
     return result
