@@ -178,7 +178,7 @@ class RunConfig:
         "student is least sure of (per word); `dense`, unsure texts that are also typical of "
         "the pool (the product of the two ranks), so that odd one-off texts give way; "
         "`total`, the most unsureness summed over a text's words (longer texts, more words "
-        "to label per pick)",
+        "to label per pick; for classification, the label's unsureness times the length)",
         choices=("uncertain", "dense", "total"))
     pool_scan: int = setting(
         2000, "pool texts the student scores per round (a seeded random sample of the texts "

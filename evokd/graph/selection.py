@@ -125,7 +125,8 @@ ORDERS = ("uncertain", "dense", "total")  # the later rounds' orders (``--later-
 def pick_order(probe: Probe, order: str, words: Sequence[int] | None = None) -> list[int]:
     """Positions from the first to pick to the last: least confident first (``uncertain``);
     highest product of the unsureness rank and the typicality rank first (``dense``); or the
-    lowest confidence summed over the text's ``words`` first (``total``)."""
+    lowest confidence summed over the text's ``words`` first (``total``; a classification
+    probe's confidence is the label's, so there it is that times the length)."""
     positions = range(len(probe.confidence))
     if order == "uncertain":
         return sorted(positions, key=lambda i: probe.confidence[i])
