@@ -213,7 +213,8 @@ ARMS = ("evokd", "quote", "pool", "pool_random", "pool_mixed", "pool_cold", "poo
         "pool_total", "static")
 
 
-def _training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+def training_view(samples: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Samples in the student's training form (tokens and tags, or text and label)."""
     keys = ("tokens", "tags") if kind == "ner" else ("text", "label")
     return [{k: s[k] for k in keys} for s in samples]
 
@@ -275,7 +276,7 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
             runs[arm] = run_loop(args, seed, "evokd", run_dir, _arm_extra(args, arm))
     base_arm = "evokd" if "evokd" in runs else next(iter(runs))
     base = runs[base_arm]
-    pool = _training_view(base["samples"], kind)
+    pool = training_view(base["samples"], kind)
     n = len(pool)
     marks = args.out / "yardsticks" / f"seed-{seed}"
     row: dict[str, Any] = {
@@ -307,7 +308,7 @@ def one_seed(args: argparse.Namespace, seed: int, kind: str) -> dict[str, Any]:
         equal = min(run["kept"] for run in runs.values())
         row["equal_n"] = equal
         for arm, run in runs.items():
-            first = _training_view(run["samples"][:equal], kind)
+            first = training_view(run["samples"][:equal], kind)
             row[f"{arm}_equal_n"] = _score(yardstick(args, seed, f"{arm}-first-{equal}",
                                                      first, marks), kind)
     return row

@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.data_efficiency import random_gold, train_once  # noqa: E402
+from bench.data_efficiency import random_gold, train_once, training_view  # noqa: E402
 
 Recipe = tuple[int, float]
 
@@ -40,13 +40,6 @@ def parse_recipes(text: str) -> list[Recipe]:
             raise argparse.ArgumentTypeError(
                 f"bad recipe {part!r}: write STEPS:LR, e.g. 300:5e-5") from None
     return recipes
-
-
-def read_samples(path: Path, kind: str) -> list[dict[str, Any]]:
-    """A run's samples in the student's training form (tokens and tags, or text and label)."""
-    keys = ("tokens", "tags") if kind == "ner" else ("text", "label")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [{k: row[k] for k in keys} for row in rows]
 
 
 def markdown(rows: list[dict[str, Any]], recipes: list[Recipe]) -> str:
@@ -84,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.samples.is_file():
         parser.error(f"no samples file at {args.samples}; give a run's synthetic.jsonl")
     kind = resolve_task(args.task, resolve_data_dir(args.data_dir)).kind
-    samples = read_samples(args.samples, kind)
+    samples = training_view([json.loads(line) for line in args.samples.read_text().splitlines()
+                             if line.strip()], kind)
     sets = [("samples", samples)]
     if not args.no_random:
         sets.append(("random", random_gold(args, args.seed, len(samples))))
