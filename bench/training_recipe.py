@@ -3,8 +3,8 @@ the seed set + as many random gold train sentences, each trained once from the b
 several recipes (steps, learning rate), as the data-efficiency bench trains its yardsticks.
 
     python bench/training_recipe.py --task conll03 --seed 1 --samples RUN/synthetic.jsonl \
-        [--recipes 300:5e-5,300:1e-4,600:5e-5] [--no-random] [--student PATH] [--data-dir DIR] \
-        [--out FILE]
+        [--recipes 300:5e-5,300:1e-4,600:5e-5] [--no-random | --no-samples] [--student PATH] \
+        [--data-dir DIR] [--out FILE]
 
 ``--samples`` is a run directory's ``synthetic.jsonl`` (e.g. a pool arm's, picked texts with
 their labels); the random sentences are the bench's random-N for that seed and N. Prints one
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         "300:5e-5,300:1e-4,600:5e-5"), metavar="STEPS:LR,...")
     parser.add_argument("--no-random", action="store_true",
                         help="skip the random gold sentences")
+    parser.add_argument("--no-samples", action="store_true",
+                        help="train only the random gold sentences (the samples give N)")
     parser.add_argument("--student", help="backbone path (default: the default student's)")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, help="also write the rows here (JSON)")
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = resolve_task(args.task, resolve_data_dir(args.data_dir)).kind
     samples = training_view([json.loads(line) for line in args.samples.read_text().splitlines()
                              if line.strip()], kind)
-    sets = [("samples", samples)]
+    sets = [] if args.no_samples else [("samples", samples)]
     if not args.no_random:
         sets.append(("random", random_gold(args, args.seed, len(samples))))
     rows = []

@@ -47,6 +47,21 @@ def test_a_runs_samples_and_random_sentences_are_trained_under_each_recipe(
     assert "| samples (6) | " in capsys.readouterr().out
 
 
+def test_no_samples_trains_only_as_many_random_sentences_as_the_samples_hold(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path,
+) -> None:
+    from evokd.tasks import load_task_data, resolve_task
+
+    train = load_task_data(resolve_task("conll03", tiny_data)).train[:4]
+    samples = tmp_path / "synthetic.jsonl"
+    samples.write_text("".join(json.dumps({**ex, "stance": "pool"}) + "\n" for ex in train))
+    out = tmp_path / "rows.json"
+    assert main(["--task", "conll03", "--samples", str(samples), "--recipes", "2:5e-5",
+                 "--no-samples", "--student", str(tiny_backbone), "--data-dir", str(tiny_data),
+                 "--out", str(out)]) == 0
+    assert [(r["set"], r["n"]) for r in json.loads(out.read_text())] == [("random", 4)]
+
+
 def test_a_missing_samples_file_is_a_clear_error(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
