@@ -12,6 +12,16 @@ import pytest
 from bench.training_recipe import main, markdown, parse_recipes
 
 
+def _samples_file(data_dir: Path, tmp_path: Path, n: int) -> Path:
+    """A run's ``synthetic.jsonl`` holding the first ``n`` train examples of the tiny data."""
+    from evokd.tasks import load_task_data, resolve_task
+
+    train = load_task_data(resolve_task("conll03", data_dir)).train[:n]
+    samples = tmp_path / "synthetic.jsonl"
+    samples.write_text("".join(json.dumps({**ex, "stance": "pool"}) + "\n" for ex in train))
+    return samples
+
+
 def test_recipes_are_steps_and_learning_rates() -> None:
     assert parse_recipes("300:5e-5,600:1e-4") == [(300, 5e-5), (600, 1e-4)]
     with pytest.raises(argparse.ArgumentTypeError, match="bad recipe '300': write STEPS:LR"):
@@ -31,11 +41,7 @@ def test_the_table_has_a_cell_for_each_set_and_recipe() -> None:
 def test_a_runs_samples_and_random_sentences_are_trained_under_each_recipe(
     tiny_backbone: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from evokd.tasks import load_task_data, resolve_task
-
-    train = load_task_data(resolve_task("conll03", tiny_data)).train[:6]
-    samples = tmp_path / "synthetic.jsonl"
-    samples.write_text("".join(json.dumps({**ex, "stance": "pool"}) + "\n" for ex in train))
+    samples = _samples_file(tiny_data, tmp_path, 6)
     out = tmp_path / "rows.json"
     assert main(["--task", "conll03", "--samples", str(samples), "--recipes", "2:5e-5,2:1e-3",
                  "--student", str(tiny_backbone), "--data-dir", str(tiny_data),
@@ -50,11 +56,7 @@ def test_a_runs_samples_and_random_sentences_are_trained_under_each_recipe(
 def test_no_samples_trains_only_as_many_random_sentences_as_the_samples_hold(
     tiny_backbone: Path, tiny_data: Path, tmp_path: Path,
 ) -> None:
-    from evokd.tasks import load_task_data, resolve_task
-
-    train = load_task_data(resolve_task("conll03", tiny_data)).train[:4]
-    samples = tmp_path / "synthetic.jsonl"
-    samples.write_text("".join(json.dumps({**ex, "stance": "pool"}) + "\n" for ex in train))
+    samples = _samples_file(tiny_data, tmp_path, 4)
     out = tmp_path / "rows.json"
     assert main(["--task", "conll03", "--samples", str(samples), "--recipes", "2:5e-5",
                  "--no-samples", "--student", str(tiny_backbone), "--data-dir", str(tiny_data),
