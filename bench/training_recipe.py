@@ -66,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="a run's synthetic.jsonl")
     parser.add_argument("--recipes", type=parse_recipes, default=parse_recipes(
         "300:5e-5,300:1e-4,600:5e-5"), metavar="STEPS:LR,...")
-    parser.add_argument("--no-random", action="store_true",
-                        help="skip the random gold sentences")
-    parser.add_argument("--no-samples", action="store_true",
-                        help="train only the random gold sentences (the samples give N)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--no-random", action="store_true",
+                      help="skip the random gold sentences")
+    only.add_argument("--no-samples", action="store_true",
+                      help="train only the random gold sentences (the samples give N)")
     parser.add_argument("--student", help="backbone path (default: the default student's)")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, help="also write the rows here (JSON)")
